@@ -1,0 +1,156 @@
+/**
+ * The audit event schema: the single source of every event's shape. Core fields (time, level,
+ * server) are added by the sink; everything else is here.
+ */
+
+export interface Core {
+  user?: string;
+  sessionId?: string;
+  /** Client address as ip:port. */
+  remote: string;
+}
+
+export type AuthMethod = 'none' | 'password' | 'publickey' | 'keyboard-interactive' | 'hostbased';
+export type AuthFailureReason = 'unknown-user' | 'bad-password' | 'bad-key' | 'method-not-allowed' | 'too-many-attempts' | 'source-not-allowed';
+
+export interface AuthSuccess extends Core {
+  event: 'auth.success';
+  method: AuthMethod;
+  keyType?: string;
+  keyFingerprint?: string;
+}
+export interface AuthFailure extends Core {
+  event: 'auth.failure';
+  method: AuthMethod;
+  reason: AuthFailureReason;
+  /** The user name the client offered (escaped by the sink). */
+  user: string;
+  attempt: number;
+}
+export interface SessionOpen extends Core {
+  event: 'session.open';
+  client: string;
+  cipher?: string;
+}
+export interface SessionTotals {
+  filesUp: number;
+  filesDown: number;
+  bytesIn: number;
+  bytesOut: number;
+  requests: number;
+  errors: number;
+}
+export interface SessionClose extends Core {
+  event: 'session.close';
+  durationMs: number;
+  totals: SessionTotals;
+  reason?: string;
+}
+export interface RequestRefused extends Core {
+  event: 'request.refused';
+  what: string;
+  why: string;
+  detail?: string;
+}
+export type TransferStatus = 'complete' | 'incomplete' | 'error';
+export interface Transfer extends Core {
+  event: 'transfer';
+  path: string;
+  hostPath?: string;
+  flags: string;
+  direction: 'upload' | 'download' | 'both' | 'none';
+  bytesRead: number;
+  bytesWritten: number;
+  firstOffset: number | null;
+  highestOffset: number;
+  /** File size when the handle was opened (for resumed transfers). */
+  startSize: number;
+  durationMs: number;
+  status: TransferStatus;
+  sftpStatus?: string;
+  message?: string;
+  sha256?: string;
+  sha256Skipped?: string;
+}
+interface Outcome {
+  ok: boolean;
+  sftpStatus?: string;
+  error?: string;
+}
+export interface Mkdir extends Core, Outcome { event: 'mkdir'; path: string; mode?: string }
+export interface Rmdir extends Core, Outcome { event: 'rmdir'; path: string }
+export interface Remove extends Core, Outcome { event: 'remove'; path: string }
+export interface Rename extends Core, Outcome { event: 'rename'; from: string; to: string; overwrite: boolean }
+export interface Symlink extends Core, Outcome { event: 'symlink'; path: string; target: string }
+export interface Link extends Core, Outcome { event: 'link'; from: string; to: string }
+export interface Setstat extends Core, Outcome {
+  event: 'setstat';
+  path: string;
+  changes: { mode?: string; size?: number; atime?: number; mtime?: number; uid?: number; gid?: number };
+}
+export interface Copy extends Core, Outcome { event: 'copy'; from: string; to: string; bytes: number }
+export interface ServerEvent {
+  event: 'server.start' | 'server.stop' | 'server.reload' | 'server.warning' | 'server.hostkey';
+  remote?: string;
+  message: string;
+  [k: string]: unknown;
+}
+export interface ProtocolError extends Core {
+  event: 'protocol.error';
+  kind: string;
+  message: string;
+}
+
+export type AuditEvent =
+  | AuthSuccess | AuthFailure | SessionOpen | SessionClose | RequestRefused | Transfer
+  | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | ProtocolError;
+
+export type AuditEventType = AuditEvent['event'];
+
+/** An event as written by a sink: core fields added. */
+export type AuditRecord = AuditEvent & { time: string; level: string; server: string };
+
+/** Receives events; implementations must never throw or block. */
+export interface AuditSink {
+  write(record: AuditRecord): void;
+  /** Reopen files (SIGUSR1 / logrotate). */
+  reopen?(): void;
+  /** Flush and close. */
+  close?(): Promise<void>;
+}
+
+const LEVEL: Partial<Record<AuditEventType, string>> = {
+  'server.warning': 'warn',
+  'protocol.error': 'warn',
+};
+
+/** Fans events out to sinks and stamps core fields. */
+export class Audit {
+  readonly #sinks: AuditSink[] = [];
+  constructor(readonly serverName: string) {}
+  addSink(sink: AuditSink): void {
+    this.#sinks.push(sink);
+  }
+  emit(event: AuditEvent): void {
+    const rec = { time: new Date().toISOString(), level: LEVEL[event.event] ?? 'info', server: this.serverName, ...event } as AuditRecord;
+    for (const s of this.#sinks) {
+      try {
+        s.write(rec);
+      } catch {
+        // A broken sink must not take the request path down.
+      }
+    }
+  }
+  reopen(): void {
+    for (const s of this.#sinks) s.reopen?.();
+  }
+  async close(): Promise<void> {
+    await Promise.all(this.#sinks.map((s) => s.close?.()));
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** An event without the fields a session fills in itself. */
+export type SessionEvent = DistributiveOmit<Exclude<AuditEvent, ServerEvent>, 'user' | 'sessionId' | 'remote'>;
+/** A mutation event before its outcome is known. */
+export type PendingMutation = DistributiveOmit<Extract<SessionEvent, { ok: boolean }>, 'ok' | 'sftpStatus' | 'error'>;

@@ -1,0 +1,64 @@
+/** JSON audit records through pino, to stdout or a file, written asynchronously (never blocks requests). */
+import { pino, type Logger, type Level } from 'pino';
+import type { AuditRecord, AuditSink } from './events.js';
+
+export interface JsonSinkOptions {
+  /** File path, or undefined for stdout. */
+  file?: string | undefined;
+  level: string;
+  /** Write synchronously (tests, short-lived CLIs). Default false. */
+  sync?: boolean;
+}
+
+type Destination = ReturnType<typeof pino.destination>;
+
+export class JsonSink implements AuditSink {
+  readonly #dest: Destination;
+  readonly #log: Logger;
+  constructor(opts: JsonSinkOptions) {
+    this.#dest = pino.destination({ dest: opts.file ?? 1, sync: opts.sync ?? false, mkdir: opts.file !== undefined });
+    this.#log = pino(
+      {
+        level: opts.level,
+        base: null,
+        timestamp: pino.stdTimeFunctions.isoTime,
+        formatters: { level: (label) => ({ level: label }) },
+      },
+      this.#dest,
+    );
+  }
+  write(record: AuditRecord): void {
+    const { time: _t, level, ...rest } = record;
+    this.#log[level as Level](rest);
+  }
+  reopen(): void {
+    this.#dest.reopen();
+  }
+  async close(): Promise<void> {
+    try {
+      this.#dest.flushSync();
+    } catch {
+      /* not ready yet or already closed */
+    }
+    this.#dest.end();
+  }
+}
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** Human-readable lines for a terminal: time, event, user@remote, then the fields. */
+export class PrettySink implements AuditSink {
+  readonly #min: number;
+  constructor(level: string, readonly out: NodeJS.WritableStream = process.stdout) {
+    this.#min = level === 'silent' ? Infinity : LEVELS.indexOf(level);
+  }
+  write(r: AuditRecord): void {
+    if (LEVELS.indexOf(r.level) < this.#min) return;
+    const { time, level, server: _s, event, user, remote, sessionId: _id, ...rest } = r as AuditRecord & { user?: string; remote?: string; sessionId?: string };
+    const who = user !== undefined ? `${JSON.stringify(user).slice(1, -1)}@${remote ?? ''}` : remote ?? '';
+    const fields = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v)}`)
+      .join(' ');
+    this.out.write(`${time.slice(11, 23)} ${level === 'info' ? '' : level.toUpperCase() + ' '}${event} ${who} ${fields}\n`);
+  }
+}

@@ -1,0 +1,236 @@
+#!/usr/bin/env node
+/**
+ * The daemon's command line: argv, signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 reopen
+ * logs) and exit codes (0 ok, 1 failure, 64 usage, 78 bad config).
+ */
+import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError } from './errors.js';
+import { defaultConfigInput, loadConfigFile, validateConfig, type ServerConfig } from './config/load.js';
+import { startServer, type RunningServer } from './server.js';
+import { hashPassword } from './ssh/passwords.js';
+import { describeHostKey } from './ssh/keys.js';
+import ssh2 from 'ssh2';
+
+const EX_USAGE = 64;
+const EX_CONFIG = 78;
+
+const HELP = `sftp-chroot — an SFTP server that gives every user a private root with chroot semantics,
+and logs every transfer.
+
+Usage:
+  sftp-chroot [--config FILE]          start the server (no config: the embedded demo)
+  sftp-chroot check-config FILE        validate a config (like sshd -t) and exit 0, or 78 listing every problem
+  sftp-chroot hash-password            read a password from stdin, print a "passwordHash" value
+  sftp-chroot keygen [--type ed25519|ecdsa|rsa] [--out DIR]
+                                       write a host key (default keys/ssh_host_<type>_key)
+  sftp-chroot --help | --version
+
+Without --config the server runs the embedded default: 127.0.0.1:2222, user "demo" with password
+"demo", root ./sandbox (created). Connect with:  sftp -P 2222 demo@127.0.0.1
+
+Config file (JSON; relative paths are relative to the file; see config.example.json):
+  listen            { "host": "127.0.0.1", "port": 2222 }
+  hostKeys          private key files; when empty, an ed25519 key is generated in keysDir ("keys")
+  users[]           { "username", "password" | "passwordHash" | "authorizedKeys" | "authorizedKeysFile",
+                      "root" (may use %u), "readOnly", "umask" ("0022"), "denyRequests", "allowRequests",
+                      "startDirectory", "createRoot", "group", "maxSessions", "allowFrom" }
+  groups            { "name": { settings users inherit } }
+  usersFile         a JSON file holding more users
+  log               { "level", "file", "xferlog", "authLog", "hashUploads": "sha256"|"off", "pretty" }
+  limits            { "loginGraceSeconds": 30, "maxAuthTries": 6, "maxStartups": "10:30:100",
+                      "idleTimeoutSeconds": 0, "maxSessionsPerUser", "maxHandlesPerSession": 512,
+                      "maxInflightBytesPerSession": 16777216, ... }
+  shutdownGraceSeconds   how long SIGTERM waits for running transfers (default 30)
+
+Signals: SIGTERM/SIGINT stop accepting and let transfers finish (shutdownGraceSeconds);
+SIGHUP reloads the config file (a broken one is refused and the old one keeps serving);
+SIGUSR1 reopens log files (logrotate).
+
+Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 configuration error.
+`;
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`sftp-chroot: ${message}\n`);
+  process.exit(code);
+}
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface Args {
+  command: 'start' | 'check-config' | 'hash-password' | 'keygen' | 'help' | 'version';
+  config?: string;
+  type?: string;
+  out?: string;
+}
+
+export function parseArgs(argv: string[]): Args {
+  const args: Args = { command: 'start' };
+  const rest = [...argv];
+  const first = rest[0];
+  if (first === 'check-config' || first === 'hash-password' || first === 'keygen') {
+    args.command = first;
+    rest.shift();
+  }
+  while (rest.length) {
+    const a = rest.shift()!;
+    const value = () => rest.shift() ?? fail(`${a} needs a value (see --help)`, EX_USAGE);
+    if (a === '-h' || a === '--help') args.command = 'help';
+    else if (a === '-V' || a === '--version') args.command = 'version';
+    else if (a === '-c' || a === '--config') args.config = value();
+    else if (a.startsWith('--config=')) args.config = a.slice(9);
+    else if (a === '--type' || a === '-t') args.type = value();
+    else if (a === '--out' || a === '-o') args.out = value();
+    else if (args.command === 'check-config' && !a.startsWith('-') && args.config === undefined) args.config = a;
+    else fail(`unknown argument "${a}" (see --help)`, EX_USAGE);
+  }
+  return args;
+}
+
+function load(file: string | undefined): ServerConfig {
+  if (file === undefined) return validateConfig(defaultConfigInput(), { baseDir: process.cwd() });
+  return loadConfigFile(resolve(file));
+}
+
+function loadOrExit(file: string | undefined): ServerConfig {
+  try {
+    return load(file);
+  } catch (e) {
+    if (e instanceof ConfigError) fail(`${file ?? 'embedded default config'}: ${e.message}`, EX_CONFIG);
+    throw e;
+  }
+}
+
+async function readSecret(prompt: string): Promise<string> {
+  const stdin = process.stdin;
+  if (!stdin.isTTY) {
+    const chunks: Buffer[] = [];
+    for await (const c of stdin) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  }
+  process.stderr.write(prompt);
+  stdin.setRawMode(true);
+  stdin.resume();
+  return new Promise((resolvePw) => {
+    let pw = '';
+    const onData = (d: Buffer) => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off('data', onData);
+          process.stderr.write('\n');
+          return resolvePw(pw);
+        }
+        if (ch === '\u0003') process.exit(130);
+        if (ch === '\u007f') pw = pw.slice(0, -1);
+        else pw += ch;
+      }
+    };
+    stdin.on('data', onData);
+  });
+}
+
+function keygen(type = 'ed25519', out = 'keys'): void {
+  const dir = resolve(out);
+  if (!['ed25519', 'ecdsa', 'rsa'].includes(type)) fail(`unknown key type "${type}" (expected ed25519, ecdsa or rsa)`, EX_USAGE);
+  const path = join(dir, `ssh_host_${type}_key`);
+  if (existsSync(path)) fail(`${path} already exists; remove it first to replace the host key`, 1);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const pair =
+    type === 'rsa'
+      ? ssh2.utils.generateKeyPairSync('rsa', { bits: 4096, comment: 'sftp-chroot host key' })
+      : type === 'ecdsa'
+        ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256, comment: 'sftp-chroot host key' })
+        : ssh2.utils.generateKeyPairSync('ed25519', { comment: 'sftp-chroot host key' });
+  writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' });
+  writeFileSync(`${path}.pub`, pair.public + '\n', { mode: 0o644 });
+  const info = describeHostKey(pair.private);
+  process.stdout.write(`${path}\n${info instanceof Error ? '' : `${info.type} ${info.fingerprint}\n`}`);
+}
+
+async function serve(args: Args): Promise<void> {
+  const config = loadOrExit(args.config);
+  let server: RunningServer;
+  try {
+    server = await startServer(config);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') fail(`cannot listen on ${config.listen.host}:${config.listen.port}: address already in use`, 1);
+    if (err.code === 'EACCES') fail(`cannot listen on ${config.listen.host}:${config.listen.port}: permission denied`, 1);
+    fail(err.message, 1);
+  }
+  const { host, port } = server;
+  server.audit.emit({ event: 'server.start', message: `listening on ${host}:${port}`, host, port, users: config.users.length });
+  const lines = [`sftp-chroot ${version()} listening on ${host}:${port} (${config.users.length} user${config.users.length === 1 ? '' : 's'})`];
+  for (const k of server.hostKeys) lines.push(`  host key ${k.type} ${k.fingerprint}${k.generated ? ` (generated: ${k.path})` : ''}`);
+  if (args.config === undefined) {
+    const u = config.users[0]!;
+    lines.push(`  demo user "${u.username}" (password "demo"), root ${u.root}`);
+    lines.push(`  connect:  sftp -P ${port} ${u.username}@${host.includes(':') ? `[${host}]` : host}`);
+  }
+  process.stderr.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      process.stderr.write(`sftp-chroot: ${signal} again, closing now\n`);
+      void server.close({ graceMs: 0 }).finally(() => process.exit(0));
+      return;
+    }
+    stopping = true;
+    process.stderr.write(`sftp-chroot: ${signal}: no new connections; waiting up to ${config.shutdownGraceSeconds}s for transfers\n`);
+    void server.close({ graceMs: server.config.shutdownGraceSeconds * 1000 }).then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR1', () => server.audit.reopen());
+  process.on('SIGHUP', () => {
+    try {
+      const next = load(args.config);
+      void server.reload(next).catch((e: Error) => server.audit.emit({ event: 'server.warning', message: `reload failed: ${e.message}` }));
+    } catch (e) {
+      const msg = e instanceof ConfigError ? e.message : (e as Error).message;
+      server.audit.emit({ event: 'server.warning', message: `reload refused, keeping the running config: ${msg}` });
+      process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
+    }
+  });
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  switch (args.command) {
+    case 'help':
+      process.stdout.write(HELP);
+      return;
+    case 'version':
+      process.stdout.write(version() + '\n');
+      return;
+    case 'check-config': {
+      if (!args.config) fail('check-config needs a FILE (see --help)', EX_USAGE);
+      const c = loadOrExit(args.config);
+      process.stdout.write(`${args.config}: OK (${c.users.length} user${c.users.length === 1 ? '' : 's'})\n`);
+      for (const w of c.warnings) process.stdout.write(`warning: ${w}\n`);
+      return;
+    }
+    case 'hash-password': {
+      const pw = await readSecret('Password: ');
+      if (!pw) fail('empty password', EX_USAGE);
+      process.stdout.write((await hashPassword(pw)) + '\n');
+      return;
+    }
+    case 'keygen':
+      keygen(args.type, args.out);
+      return;
+    case 'start':
+      await serve(args);
+  }
+}
+
+main().catch((e: unknown) => fail(e instanceof Error ? e.message : String(e), 1));

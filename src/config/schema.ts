@@ -1,0 +1,118 @@
+/**
+ * The configuration schema: the only definition of what a config file may hold.
+ * Unknown keys are errors (typos are the common mistake). Defaults live here too.
+ */
+import { z } from 'zod';
+
+const octalMode = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, 'expected an octal mode string such as "0022"')
+  .transform((s) => parseInt(s, 8));
+
+export const REQUEST_NAMES = [
+  'open', 'close', 'read', 'write', 'lstat', 'fstat', 'setstat', 'fsetstat', 'opendir', 'readdir',
+  'remove', 'mkdir', 'rmdir', 'realpath', 'stat', 'rename', 'readlink', 'symlink',
+  'posix-rename', 'statvfs', 'fstatvfs', 'hardlink', 'fsync', 'lsetstat', 'limits', 'expand-path',
+  'copy-data', 'home-directory', 'users-groups-by-id',
+] as const;
+export type RequestName = (typeof REQUEST_NAMES)[number];
+
+/** Settings a user may carry or inherit from a group. */
+const userSettings = {
+  root: z.string().min(1, 'expected a directory path (may contain %u)').optional(),
+  readOnly: z.boolean().optional(),
+  umask: octalMode.optional(),
+  denyRequests: z.array(z.enum(REQUEST_NAMES)).optional(),
+  allowRequests: z.array(z.enum(REQUEST_NAMES)).optional(),
+  startDirectory: z.string().startsWith('/', 'expected an absolute path inside the root, e.g. "/upload"').optional(),
+  createRoot: z.union([z.boolean(), octalMode]).optional(),
+  allowFrom: z.array(z.string()).optional(),
+  maxSessions: z.number().int().positive().optional(),
+};
+
+export const userSchema = z.strictObject({
+  username: z
+    .string()
+    .regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/, 'expected 1-64 characters of letters, digits, ".", "_" or "-", not starting with "." or "-"'),
+  password: z.string().min(1, 'expected a non-empty password').optional(),
+  passwordHash: z
+    .string()
+    .regex(/^\$scrypt\$ln=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*$/, 'expected a hash made by `sftp-chroot hash-password` ("$scrypt$ln=…,r=…,p=…$salt$hash")')
+    .optional(),
+  authorizedKeys: z.array(z.string()).optional(),
+  authorizedKeysFile: z.string().optional(),
+  group: z.string().optional(),
+  ...userSettings,
+});
+export type UserConfig = z.infer<typeof userSchema>;
+
+const groupSchema = z.strictObject(userSettings);
+
+const hostPort = z.strictObject({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(2222),
+});
+
+export const logSchema = z.strictObject({
+  level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** JSON log file (appended; reopened on SIGUSR1). Without it, JSON goes to stdout. */
+  file: z.string().optional(),
+  /** Classic 14-field xferlog file. */
+  xferlog: z.string().optional(),
+  /** OpenSSH-style authentication lines for fail2ban. */
+  authLog: z.string().optional(),
+  /** Hash uploads written sequentially from offset 0. */
+  hashUploads: z.enum(['sha256', 'off']).default('off'),
+  /** Human-readable output when stdout is a terminal. */
+  pretty: z.enum(['auto', 'always', 'never']).default('auto'),
+  /** Also log the root-relative host path beside the virtual path. */
+  hostPaths: z.boolean().default(false),
+});
+
+export const limitsSchema = z.strictObject({
+  loginGraceSeconds: z.number().positive().default(30),
+  maxAuthTries: z.number().int().positive().default(6),
+  maxStartups: z
+    .string()
+    .regex(/^\d+(:\d+:\d+)?$/, 'expected "start:rate:full" such as "10:30:100", or a single number')
+    .default('10:30:100'),
+  maxConnections: z.number().int().positive().default(1000),
+  maxConnectionsPerSource: z.number().int().positive().default(20),
+  idleTimeoutSeconds: z.number().min(0).default(0),
+  maxSessionsPerUser: z.number().int().positive().default(0x7fffffff),
+  maxSessionsPerConnection: z.number().int().positive().default(10),
+  maxHandlesPerSession: z.number().int().positive().max(100000).default(512),
+  maxInflightBytesPerSession: z.number().int().positive().default(16 * 1024 * 1024),
+  maxRequestsInFlight: z.number().int().positive().default(256),
+  penalty: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      authFailSeconds: z.number().min(0).default(5),
+      maxSeconds: z.number().min(0).default(600),
+      threshold: z.number().int().positive().default(5),
+    })
+    .prefault({}),
+});
+
+export const configSchema = z.strictObject({
+  $schema: z.string().optional(),
+  /** Instance name in every log record (default: the host name). */
+  serverName: z.string().optional(),
+  listen: hostPort.prefault({}),
+  hostKeys: z.array(z.string()).default([]),
+  /** Where a host key is generated when hostKeys is empty. */
+  keysDir: z.string().default('keys'),
+  banner: z.string().optional(),
+  /** scrypt cost (log2 N) for plain-text passwords and for unknown users. */
+  passwordCost: z.number().int().min(10).max(20).default(15),
+  usersFile: z.string().optional(),
+  groups: z.record(z.string(), groupSchema).default({}),
+  users: z.array(userSchema).default([]),
+  log: logSchema.prefault({}),
+  limits: limitsSchema.prefault({}),
+  shutdownGraceSeconds: z.number().min(0).default(30),
+  admin: z.strictObject({ listen: hostPort }).optional(),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;

@@ -1,0 +1,8 @@
+/** The public API: the server as a library. Nothing else is exported. */
+export { startServer, type RunningServer, type StartOptions } from './server.js';
+export { validateConfig, loadConfigFile, type ServerConfig, type UserRecord } from './config/load.js';
+export type { ConfigInput } from './config/schema.js';
+export { ConfigError, SftpStatusError, type StatusName } from './errors.js';
+export type { AuditEvent, AuditRecord, AuditEventType, AuditSink } from './audit/events.js';
+export type { FileSystem, OpenFile, DirReader, FileStat, SetAttrs, OpenFlags, VfsStat } from './sftp/handler.js';
+export { hashPassword } from './ssh/passwords.js';

@@ -1,0 +1,239 @@
+/**
+ * Assembles a running server from a validated config: host keys, audit sinks, authenticator,
+ * one jail per root, the ssh2 protocol server and our own TCP listener (for pre-SSH timeouts).
+ */
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { mkdir } from 'node:fs/promises';
+import ssh2 from 'ssh2';
+import type { ServerConfig, UserRecord } from './config/load.js';
+import { Audit, type AuditSink } from './audit/events.js';
+import { JsonSink, PrettySink } from './audit/pino-sink.js';
+import { Authenticator } from './ssh/auth.js';
+import { loadHostKeys, type HostKey } from './ssh/host-keys.js';
+import { ClientConnection, formatRemote, type ConnectionEnv, type ConnectionLimits } from './ssh/connection.js';
+import { Jail } from './jail/jail.js';
+import * as native from './jail/native.js';
+import type { FileSystem } from './sftp/handler.js';
+
+const { Server: SshServer } = ssh2;
+
+/** Modern algorithms only; no compression (zlib would be a pre-auth decompression bomb). */
+export const ALGORITHMS = {
+  kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521'],
+  cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'],
+  hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'],
+  compress: ['none'],
+} as const;
+const HOST_KEY_ALGOS: ssh2.ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
+
+export interface StartOptions {
+  /** In-memory host keys (skip config/keysDir). */
+  hostKeys?: HostKey[];
+  /** Use this audit fan-out instead of building sinks from config.log. */
+  audit?: Audit;
+  /** Extra sinks added to the audit built from config. */
+  sinks?: AuditSink[];
+  /** Wraps each user's FileSystem (the fault-injection seam). */
+  wrapFileSystem?: (fs: FileSystem, user: UserRecord) => FileSystem;
+}
+
+export interface RunningServer {
+  readonly host: string;
+  readonly port: number;
+  readonly hostKeys: readonly HostKey[];
+  readonly audit: Audit;
+  readonly config: ServerConfig;
+  /** Number of open SSH connections. */
+  connections(): number;
+  /** Replaces users, keys and policy; running sessions keep theirs. */
+  reload(config: ServerConfig): Promise<void>;
+  /** Stops listening; waits up to graceMs for busy sessions, then ends everything. */
+  close(opts?: { graceMs?: number }): Promise<void>;
+}
+
+async function prepareRoots(users: readonly UserRecord[]): Promise<void> {
+  for (const u of users) if (u.createRoot !== false) await mkdir(u.root, { recursive: true, mode: u.createRoot });
+}
+
+function limitsOf(c: ServerConfig): ConnectionLimits {
+  const l = c.limits;
+  return {
+    loginGraceSeconds: l.loginGraceSeconds,
+    maxAuthTries: l.maxAuthTries,
+    idleTimeoutSeconds: l.idleTimeoutSeconds,
+    maxSessionsPerConnection: l.maxSessionsPerConnection,
+    maxHandlesPerSession: l.maxHandlesPerSession,
+    maxRequestsInFlight: l.maxRequestsInFlight,
+    maxInflightBytesPerSession: l.maxInflightBytesPerSession,
+  };
+}
+
+export function auditFromConfig(config: ServerConfig): Audit {
+  const audit = new Audit(config.serverName);
+  const log = config.log;
+  if (log.level !== 'silent') {
+    const pretty = log.pretty === 'always' || (log.pretty === 'auto' && !log.file && process.stdout.isTTY === true);
+    audit.addSink(pretty ? new PrettySink(log.level) : new JsonSink({ file: log.file, level: log.level }));
+  }
+  return audit;
+}
+
+export async function startServer(initial: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  if (!native.probe()) {
+    throw new Error('this kernel cannot confine paths (openat2 with RESOLVE_IN_ROOT needs Linux 5.6 or later, not blocked by seccomp); refusing to start');
+  }
+  let config = initial;
+  await prepareRoots(config.users);
+  const hostKeys = opts.hostKeys ?? (await loadHostKeys(config.hostKeys, config.keysDir));
+  const audit = opts.audit ?? auditFromConfig(config);
+  for (const s of opts.sinks ?? []) audit.addSink(s);
+  let auth = new Authenticator(config.users, config.passwordCost);
+  const jails = new Map<string, Jail>();
+  const connections = new Set<ClientConnection>();
+  const sockets = new Set<Socket>();
+  const sessionsPerUser = new Map<string, number>();
+  let draining = false;
+
+  const jailFor = (user: UserRecord): FileSystem => {
+    let jail = jails.get(user.root);
+    if (!jail) {
+      jail = new Jail(user.root);
+      jails.set(user.root, jail);
+    }
+    return opts.wrapFileSystem ? opts.wrapFileSystem(jail, user) : jail;
+  };
+
+  const env: ConnectionEnv = {
+    audit,
+    auth: () => auth,
+    limits: () => limitsOf(config),
+    hashUploads: () => config.log.hashUploads === 'sha256',
+    fileSystem: jailFor,
+    admit: (user) => {
+      if (draining) return 'server shutting down';
+      const n = sessionsPerUser.get(user.username) ?? 0;
+      const max = Math.min(user.maxSessions ?? Infinity, config.limits.maxSessionsPerUser);
+      if (n >= max) return 'too-many-sessions';
+      sessionsPerUser.set(user.username, n + 1);
+      return null;
+    },
+    released: (user) => {
+      const n = (sessionsPerUser.get(user.username) ?? 1) - 1;
+      if (n <= 0) sessionsPerUser.delete(user.username);
+      else sessionsPerUser.set(user.username, n);
+    },
+    authFailed: () => undefined,
+    authSucceeded: () => undefined,
+    draining: () => draining,
+  };
+
+  const ssh = new SshServer(
+    {
+      hostKeys: hostKeys.map((k) => k.pem),
+      algorithms: {
+        kex: [...ALGORITHMS.kex],
+        cipher: [...ALGORITHMS.cipher],
+        hmac: [...ALGORITHMS.hmac],
+        compress: [...ALGORITHMS.compress],
+        serverHostKey: HOST_KEY_ALGOS.filter((a) => hostKeys.some((k) => k.type === a || (k.type === 'ssh-rsa' && a.startsWith('rsa-')))),
+      },
+      ident: 'sftp-chroot',
+      ...(config.banner !== undefined ? { banner: config.banner } : {}),
+    },
+    (client, info) => {
+      const socket = (client as unknown as { _sock?: Socket })._sock;
+      const conn = new ClientConnection(client, info, socket, env);
+      connections.add(conn);
+      void conn.closed.then(() => connections.delete(conn));
+    },
+  );
+  ssh.on('error', () => undefined);
+
+  const tcp: NetServer = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    const remote = formatRemote(socket.remoteAddress, socket.remotePort);
+    if (draining) {
+      socket.destroy();
+      return;
+    }
+    if (sockets.size > config.limits.maxConnections) {
+      audit.emit({ event: 'request.refused', remote, what: 'connection', why: 'too-many-connections', detail: `more than ${config.limits.maxConnections} connections` });
+      socket.destroy();
+      return;
+    }
+    // Until the client's SSH ident arrives ssh2 does not see the connection: time it out here.
+    const preauth = setTimeout(() => {
+      audit.emit({ event: 'request.refused', remote, what: 'connection', why: 'login-grace-exceeded', detail: 'no SSH identification received' });
+      socket.destroy();
+    }, config.limits.loginGraceSeconds * 1000);
+    preauth.unref();
+    socket.once('data', () => clearTimeout(preauth));
+    socket.once('close', () => clearTimeout(preauth));
+    // Re-arming TCP_QUICKACK after each read removes the ~40 ms delayed-ACK stall that clients with
+    // Nagle on (ssh2's own client) hit on every exchange.
+    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+    if (typeof fd === 'number' && fd >= 0) socket.on('data', () => native.setQuickAck(fd));
+    ssh.injectSocket(socket);
+  });
+  tcp.on('error', (err) => audit.emit({ event: 'server.warning', message: `listener error: ${err.message}` }));
+
+  await new Promise<void>((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(config.listen.port, config.listen.host, () => {
+      tcp.off('error', reject);
+      resolve();
+    });
+  });
+  const address = tcp.address();
+  const port = typeof address === 'object' && address ? address.port : config.listen.port;
+
+  for (const w of config.warnings) audit.emit({ event: 'server.warning', message: w });
+  for (const k of hostKeys) audit.emit({ event: 'server.hostkey', message: `host key ${k.type} ${k.fingerprint}${k.generated ? ' (generated)' : ''}`, fingerprint: k.fingerprint, keyType: k.type, ...(k.path ? { path: k.path } : {}) });
+
+  let closing: Promise<void> | undefined;
+  return {
+    host: config.listen.host,
+    port,
+    hostKeys,
+    audit,
+    get config() {
+      return config;
+    },
+    connections: () => connections.size,
+    async reload(next: ServerConfig) {
+      await prepareRoots(next.users);
+      config = next;
+      auth = new Authenticator(next.users, next.passwordCost);
+      // Jails of roots no one uses any more close once their last operation ends.
+      const roots = new Set(next.users.map((u) => u.root));
+      for (const [root, jail] of jails) {
+        if (!roots.has(root) && ![...connections].some((c) => c.user?.root === root)) {
+          jails.delete(root);
+          void jail.close();
+        }
+      }
+      audit.emit({ event: 'server.reload', message: `configuration reloaded (${next.users.length} users)` });
+    },
+    close(o: { graceMs?: number } = {}) {
+      closing ??= (async () => {
+        draining = true;
+        await new Promise<void>((resolve) => tcp.close(() => resolve()));
+        const deadline = Date.now() + (o.graceMs ?? 0);
+        while (Date.now() < deadline && [...connections].some((c) => c.busy)) await new Promise((r) => setTimeout(r, 50));
+        const waits = [...connections].map((c) => c.closed);
+        for (const c of connections) c.end('server shutdown');
+        for (const s of sockets) setTimeout(() => s.destroy(), 1000).unref();
+        await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000).unref())]);
+        for (const s of sockets) s.destroy();
+        for (const j of jails.values()) await j.close();
+        jails.clear();
+        audit.emit({ event: 'server.stop', message: 'stopped' });
+        if (!opts.audit) await audit.close();
+      })();
+      return closing;
+    },
+  };
+}

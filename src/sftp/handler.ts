@@ -1,0 +1,98 @@
+/**
+ * The seam between the protocol (sftp/) and the files (jail/). sftp/ calls these methods with
+ * absolute virtual paths and never touches `fs`; implementations never see an ssh2 type.
+ * A test double wraps an implementation here to inject faults, so injected errors take the
+ * same path to the client as real ones.
+ */
+
+export interface FileStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: number;
+  mtime: number;
+  nlink: number;
+}
+
+/** Attributes a client asked to set; only present fields change. */
+export interface SetAttrs {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atime?: number;
+  mtime?: number;
+}
+
+export interface VfsStat {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  fsid: number;
+  flag: number;
+  namemax: number;
+}
+
+export interface OpenFlags {
+  read: boolean;
+  write: boolean;
+  append: boolean;
+  creat: boolean;
+  trunc: boolean;
+  excl: boolean;
+}
+
+export interface DirEntry {
+  name: string;
+  /** null when the entry vanished between listing and stat. */
+  stat: FileStat | null;
+}
+
+export interface OpenFile {
+  /** Stat taken when the file was opened. */
+  readonly stat: FileStat;
+  /** Reads up to `length` bytes; a short or empty buffer means end of file. */
+  read(position: number, length: number): Promise<Buffer>;
+  write(position: number, data: Buffer): Promise<void>;
+  fstat(): Promise<FileStat>;
+  fsetstat(attrs: SetAttrs): Promise<void>;
+  fsync(): Promise<void>;
+  fstatvfs(): Promise<VfsStat>;
+  /** copy-data: copies `length` bytes (0 = to end of file) into `target`. Returns bytes copied. */
+  copyTo(target: OpenFile, readOffset: number, length: number, writeOffset: number): Promise<number>;
+  /** Closes once in-flight operations finish; later calls fail. */
+  close(): Promise<void>;
+}
+
+export interface DirReader {
+  /** Up to `max` entries; an empty array at the end. */
+  next(max: number): Promise<DirEntry[]>;
+  close(): Promise<void>;
+}
+
+export interface FileSystem {
+  open(path: string, flags: OpenFlags, mode: number): Promise<OpenFile>;
+  opendir(path: string): Promise<DirReader>;
+  stat(path: string): Promise<FileStat>;
+  lstat(path: string): Promise<FileStat>;
+  setstat(path: string, attrs: SetAttrs): Promise<void>;
+  lsetstat(path: string, attrs: SetAttrs): Promise<void>;
+  mkdir(path: string, mode: number): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  remove(path: string): Promise<void>;
+  /** overwrite=false: fail if `to` exists (SFTP RENAME); true: replace it (posix-rename). */
+  rename(from: string, to: string, overwrite: boolean): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
+  /** Creates `linkPath` holding `target` verbatim. */
+  symlink(target: string, linkPath: string): Promise<void>;
+  readlink(path: string): Promise<string>;
+  /** Canonical virtual path; the last component may be missing. */
+  realpath(path: string): Promise<string>;
+  statvfs(path: string): Promise<VfsStat>;
+}

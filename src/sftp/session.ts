@@ -1,0 +1,598 @@
+/**
+ * One SFTP session: turns ssh2's request events into typed calls on a FileSystem and replies.
+ * Every request gets exactly one reply; every failure goes through statusOf() (status.ts).
+ * Open handles are opaque random bytes, capped per session; when the session ends, handles
+ * still open are closed and logged as `incomplete` transfers.
+ */
+import { randomBytes } from 'node:crypto';
+import type { SFTPWrapper } from 'ssh2';
+import type { FileSystem, OpenFile, DirReader, OpenFlags, FileStat } from './handler.js';
+import { statusOf, STATUS_MESSAGES } from './status.js';
+import { fromClient, longname, toWire, WireReader, WireWriter, type WireAttrs } from './attrs.js';
+import { Policy } from './policy.js';
+import { TransferStats } from './transfer.js';
+import { SftpStatusError, STATUS } from '../errors.js';
+import type { Audit, AuditEvent, PendingMutation, SessionEvent, SessionTotals } from '../audit/events.js';
+import type { RequestName } from '../config/schema.js';
+
+/** OpenSSH's limits (sftp-server.c): 256 KiB messages, reads and writes of 256 KiB - 1 KiB. */
+export const MAX_PACKET = 256 * 1024;
+export const MAX_READ = MAX_PACKET - 1024;
+const MAX_PATH = 4096;
+const READDIR_BATCH = 100;
+
+/** Extensions advertised in VERSION, with the versions OpenSSH announces. */
+export const SERVER_EXTENSIONS: readonly [string, string][] = [
+  ['posix-rename@openssh.com', '1'],
+  ['statvfs@openssh.com', '2'],
+  ['fstatvfs@openssh.com', '2'],
+  ['hardlink@openssh.com', '1'],
+  ['fsync@openssh.com', '1'],
+  ['lsetstat@openssh.com', '1'],
+  ['limits@openssh.com', '1'],
+  ['expand-path@openssh.com', '1'],
+  ['copy-data', '1'],
+  ['home-directory', '1'],
+  ['users-groups-by-id@openssh.com', '1'],
+];
+
+export interface SessionLimits {
+  maxHandles: number;
+  maxRequestsInFlight: number;
+  /** Stop answering READs while this many reply bytes wait for the client's window. */
+  maxInflightBytes: number;
+}
+
+export interface SessionOptions {
+  user: string;
+  sessionId: string;
+  remote: string;
+  /** The client's SSH identification string (for the SYMLINK argument order). */
+  clientIdent: string;
+  fs: FileSystem;
+  policy: Policy;
+  audit: Audit;
+  limits: SessionLimits;
+  startDirectory: string;
+  umask: number;
+  hashUploads: boolean;
+  /** Name shown for files owned by the server's own uid/gid (ls -l, users-groups-by-id). */
+  ownerName: string;
+  groupName: string;
+}
+
+interface FileHandle {
+  kind: 'file';
+  path: string;
+  file: OpenFile;
+  stats: TransferStats;
+}
+interface DirHandle {
+  kind: 'dir';
+  path: string;
+  dir: DirReader;
+}
+type Handle = FileHandle | DirHandle;
+
+/**
+ * OpenSSH swapped SYMLINK's arguments (target first) and most clients copied it. ssh2 undoes the
+ * swap for OpenSSH and dropbear; clients below send OpenSSH's order too and are swapped back here.
+ */
+const SSH2_SWAPS = /^SSH-2\.0-(?:OpenSSH|dropbear)/;
+const OPENSSH_ORDER = /^SSH-2\.0-(?:paramiko|Go|libssh2|PuTTY|PSFTP|WinSCP|JSCH|AsyncSSH|russh|Rebex)/i;
+
+type Reply = () => void;
+
+export class SftpSession {
+  readonly #sftp: SFTPWrapper;
+  readonly #o: SessionOptions;
+  readonly #handles = new Map<string, Handle>();
+  readonly #opened = Date.now();
+  readonly totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
+  #inflight = 0;
+  #closed = false;
+  #idleWaiters: (() => void)[] = [];
+  #readQueue: (() => void)[] = [];
+  readonly #swapSymlink: boolean;
+  /** Fires on every request (idle timers). */
+  onActivity: () => void = () => {};
+
+  constructor(sftp: SFTPWrapper, opts: SessionOptions) {
+    this.#sftp = sftp;
+    this.#o = opts;
+    this.#swapSymlink = !SSH2_SWAPS.test(opts.clientIdent) && OPENSSH_ORDER.test(opts.clientIdent);
+    this.#bind();
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+  get openHandles(): number {
+    return this.#handles.size;
+  }
+  get durationMs(): number {
+    return Date.now() - this.#opened;
+  }
+
+  #emit(e: SessionEvent): void {
+    this.#o.audit.emit({ ...e, user: this.#o.user, sessionId: this.#o.sessionId, remote: this.#o.remote } as AuditEvent);
+  }
+
+  /** Absolute virtual path for a client path; relative paths start at the start directory. */
+  #path(p: string): string {
+    if (p.includes('\0')) throw new SftpStatusError('BAD_MESSAGE', undefined, 'NUL byte in path');
+    if (Buffer.byteLength(p) > MAX_PATH) throw new SftpStatusError('BAD_MESSAGE', undefined, 'path too long');
+    if (p.startsWith('/')) return p;
+    const base = this.#o.startDirectory;
+    if (p === '' || p === '.') return base;
+    return base === '/' ? '/' + p : `${base}/${p}`;
+  }
+
+  #send(fn: Reply): void {
+    if (this.#closed) return;
+    try {
+      fn();
+    } catch {
+      // The channel closed under us; nothing left to answer.
+    }
+  }
+
+  #status(id: number, code: number, message?: string): void {
+    this.#send(() => this.#sftp.status(id, code, message ?? ''));
+  }
+
+  /** Runs one request: policy, in-flight cap, one reply, errors mapped in one place. */
+  #run(id: number, request: RequestName, fn: () => Promise<void>, opts: { writes?: boolean; quiet?: boolean } = {}): void {
+    this.totals.requests++;
+    this.onActivity();
+    if (this.#inflight >= this.#o.limits.maxRequestsInFlight) {
+      this.totals.errors++;
+      this.#emit({ event: 'request.refused', what: request, why: 'too-many-requests', detail: `more than ${this.#o.limits.maxRequestsInFlight} requests in flight` });
+      this.#status(id, STATUS.FAILURE, 'Too many outstanding requests');
+      return;
+    }
+    this.#inflight++;
+    const work = async () => {
+      this.#o.policy.check(request, opts.writes ? { writes: true } : {});
+      await fn();
+    };
+    work()
+      .catch((err: unknown) => {
+        const st = statusOf(err);
+        if (st.name !== 'EOF') this.totals.errors++;
+        if (err instanceof SftpStatusError && st.name === 'PERMISSION_DENIED' && err.reason)
+          this.#emit({ event: 'request.refused', what: request, why: 'policy', detail: err.reason });
+        this.#status(id, st.code, st.message);
+      })
+      .finally(() => {
+        this.#inflight--;
+        if (this.#inflight === 0) for (const w of this.#idleWaiters.splice(0)) w();
+      });
+  }
+
+  #newHandle(h: Handle): Buffer {
+    if (this.#handles.size >= this.#o.limits.maxHandles) {
+      throw new SftpStatusError('FAILURE', 'Too many open handles', `handle limit ${this.#o.limits.maxHandles} reached`);
+    }
+    let id: Buffer;
+    do id = randomBytes(16);
+    while (this.#handles.has(id.toString('hex')));
+    this.#handles.set(id.toString('hex'), h);
+    return id;
+  }
+
+  #file(handle: Buffer): FileHandle {
+    const h = this.#handles.get(handle.toString('hex'));
+    if (!h || h.kind !== 'file') throw new SftpStatusError('FAILURE', 'Invalid handle', 'unknown or non-file handle');
+    return h;
+  }
+  #dir(handle: Buffer): DirHandle {
+    const h = this.#handles.get(handle.toString('hex'));
+    if (!h || h.kind !== 'dir') throw new SftpStatusError('FAILURE', 'Invalid handle', 'unknown or non-directory handle');
+    return h;
+  }
+
+  #owner = (uid: number): string => (uid === process.getuid?.() ? this.#o.ownerName : String(uid));
+  #group = (gid: number): string => (gid === process.getgid?.() ? this.#o.groupName : String(gid));
+
+  #mutation(e: PendingMutation, p: Promise<void>): Promise<void> {
+    return p.then(
+      () => this.#emit({ ...e, ok: true } as SessionEvent),
+      (err: unknown) => {
+        const st = statusOf(err);
+        this.#emit({ ...e, ok: false, sftpStatus: st.name, error: st.cause } as SessionEvent);
+        throw err;
+      },
+    );
+  }
+
+  #bind(): void {
+    const s = this.#sftp;
+    const fs = this.#o.fs;
+    const ok = (id: number) => this.#status(id, STATUS.OK, STATUS_MESSAGES.OK);
+
+    s.on('OPEN', (id: number, filename: string, pflags: number, attrs: Partial<WireAttrs>) => {
+      const flags: OpenFlags = {
+        read: (pflags & 0x01) !== 0,
+        write: (pflags & 0x02) !== 0,
+        append: (pflags & 0x04) !== 0,
+        creat: (pflags & 0x08) !== 0,
+        trunc: (pflags & 0x10) !== 0,
+        excl: (pflags & 0x20) !== 0,
+      };
+      const writes = flags.write || flags.append || flags.creat || flags.trunc;
+      this.#run(id, 'open', async () => {
+        const path = this.#path(filename);
+        const a = fromClient(attrs);
+        const mode = ((a.mode ?? 0o666) & 0o777) & ~this.#o.umask;
+        const file = await fs.open(path, flags, mode);
+        const stats = new TransferStats(path, flags, file.stat.size, this.#o.hashUploads && flags.write);
+        let handle: Buffer;
+        try {
+          handle = this.#newHandle({ kind: 'file', path, file, stats });
+        } catch (e) {
+          await file.close().catch(() => undefined);
+          throw e;
+        }
+        this.#send(() => s.handle(id, handle));
+      }, { writes });
+    });
+
+    s.on('READ', (id: number, handle: Buffer, offset: number, len: number) => {
+      this.#run(id, 'read', async () => {
+        const h = this.#file(handle);
+        await this.#readSlot();
+        const want = Math.max(0, Math.min(len, MAX_READ));
+        let data: Buffer;
+        try {
+          data = await h.file.read(offset, want);
+        } catch (e) {
+          const st = statusOf(e);
+          h.stats.failed(st.name, st.message);
+          throw e;
+        }
+        if (data.length === 0) throw new SftpStatusError('EOF');
+        h.stats.read(offset, data.length);
+        this.totals.bytesOut += data.length;
+        this.#send(() => s.data(id, data));
+      });
+    });
+
+    s.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
+      this.#run(id, 'write', async () => {
+        const h = this.#file(handle);
+        h.stats.writing(offset, data);
+        try {
+          await h.file.write(offset, data);
+        } catch (e) {
+          const st = statusOf(e);
+          h.stats.failed(st.name, st.message);
+          throw e;
+        }
+        h.stats.wrote(offset, data.length);
+        this.totals.bytesIn += data.length;
+        ok(id);
+      });
+    });
+
+    s.on('CLOSE', (id: number, handle: Buffer) => {
+      this.#run(id, 'close', async () => {
+        const key = handle.toString('hex');
+        const h = this.#handles.get(key);
+        if (!h) throw new SftpStatusError('FAILURE', 'Invalid handle', 'close of unknown handle');
+        this.#handles.delete(key);
+        if (h.kind === 'dir') {
+          await h.dir.close();
+        } else {
+          try {
+            await h.file.close();
+          } catch (e) {
+            const st = statusOf(e);
+            h.stats.failed(st.name, st.message);
+            this.#finishTransfer(h, 'complete');
+            throw e;
+          }
+          this.#finishTransfer(h, 'complete');
+        }
+        ok(id);
+      });
+    });
+
+    s.on('FSTAT', (id: number, handle: Buffer) => {
+      this.#run(id, 'fstat', async () => {
+        const st = await this.#file(handle).file.fstat();
+        this.#send(() => s.attrs(id, toWire(st)));
+      });
+    });
+
+    s.on('FSETSTAT', (id: number, handle: Buffer, attrs: Partial<WireAttrs>) => {
+      this.#run(id, 'fsetstat', async () => {
+        const h = this.#file(handle);
+        const a = this.#checkOwnership(fromClient(attrs));
+        await this.#mutation({ event: 'setstat', path: h.path, changes: describe(a) }, h.file.fsetstat(a));
+        ok(id);
+      });
+    });
+
+    const statLike = (ev: 'STAT' | 'LSTAT', request: RequestName, follow: boolean) =>
+      s.on(ev, (id: number, p: string) => {
+        this.#run(id, request, async () => {
+          const path = this.#path(p);
+          const st = follow ? await fs.stat(path) : await fs.lstat(path);
+          this.#send(() => s.attrs(id, toWire(st)));
+        });
+      });
+    statLike('STAT', 'stat', true);
+    statLike('LSTAT', 'lstat', false);
+
+    s.on('SETSTAT', (id: number, p: string, attrs: Partial<WireAttrs>) => {
+      this.#run(id, 'setstat', async () => {
+        const path = this.#path(p);
+        const a = this.#checkOwnership(fromClient(attrs));
+        await this.#mutation({ event: 'setstat', path, changes: describe(a) }, fs.setstat(path, a));
+        ok(id);
+      });
+    });
+
+    s.on('OPENDIR', (id: number, p: string) => {
+      this.#run(id, 'opendir', async () => {
+        const path = this.#path(p);
+        const dir = await fs.opendir(path);
+        let handle: Buffer;
+        try {
+          handle = this.#newHandle({ kind: 'dir', path, dir });
+        } catch (e) {
+          await dir.close().catch(() => undefined);
+          throw e;
+        }
+        this.#send(() => s.handle(id, handle));
+      });
+    });
+
+    s.on('READDIR', (id: number, handle: Buffer) => {
+      this.#run(id, 'readdir', async () => {
+        const h = this.#dir(handle);
+        const entries = await h.dir.next(READDIR_BATCH);
+        if (entries.length === 0) throw new SftpStatusError('EOF');
+        const now = Date.now();
+        const names = entries
+          .filter((e): e is { name: string; stat: FileStat } => e.stat !== null)
+          .map((e) => ({ filename: e.name, longname: longname(e.name, e.stat, this.#owner, this.#group, now), attrs: toWire(e.stat) }));
+        if (names.length === 0) throw new SftpStatusError('EOF');
+        this.#send(() => s.name(id, names));
+      });
+    });
+
+    s.on('REMOVE', (id: number, p: string) => {
+      this.#run(id, 'remove', async () => {
+        const path = this.#path(p);
+        await this.#mutation({ event: 'remove', path }, fs.remove(path));
+        ok(id);
+      });
+    });
+
+    s.on('MKDIR', (id: number, p: string, attrs: Partial<WireAttrs>) => {
+      this.#run(id, 'mkdir', async () => {
+        const path = this.#path(p);
+        const a = fromClient(attrs);
+        const mode = ((a.mode ?? 0o777) & 0o777) & ~this.#o.umask;
+        await this.#mutation({ event: 'mkdir', path, mode: '0' + mode.toString(8) }, fs.mkdir(path, mode));
+        ok(id);
+      });
+    });
+
+    s.on('RMDIR', (id: number, p: string) => {
+      this.#run(id, 'rmdir', async () => {
+        const path = this.#path(p);
+        await this.#mutation({ event: 'rmdir', path }, fs.rmdir(path));
+        ok(id);
+      });
+    });
+
+    s.on('REALPATH', (id: number, p: string) => {
+      this.#run(id, 'realpath', async () => {
+        const real = await fs.realpath(this.#path(p));
+        this.#send(() => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]));
+      });
+    });
+
+    s.on('RENAME', (id: number, from: string, to: string) => {
+      this.#run(id, 'rename', async () => {
+        const [a, b] = [this.#path(from), this.#path(to)];
+        await this.#mutation({ event: 'rename', from: a, to: b, overwrite: false }, fs.rename(a, b, false));
+        ok(id);
+      });
+    });
+
+    s.on('READLINK', (id: number, p: string) => {
+      this.#run(id, 'readlink', async () => {
+        const target = await fs.readlink(this.#path(p));
+        this.#send(() => s.name(id, [{ filename: target, longname: target, attrs: {} as WireAttrs }]));
+      });
+    });
+
+    s.on('SYMLINK', (id: number, first: string, second: string) => {
+      const [linkPath, target] = this.#swapSymlink ? [second, first] : [first, second];
+      this.#run(id, 'symlink', async () => {
+        const path = this.#path(linkPath);
+        if (target.includes('\0')) throw new SftpStatusError('BAD_MESSAGE', undefined, 'NUL byte in symlink target');
+        if (Buffer.byteLength(target) > MAX_PATH) throw new SftpStatusError('BAD_MESSAGE', undefined, 'symlink target too long');
+        await this.#mutation({ event: 'symlink', path, target }, fs.symlink(target, path));
+        ok(id);
+      });
+    });
+
+    s.on('EXTENDED', (id: number, name: string, data: Buffer | undefined) => this.#extended(id, name, data ?? Buffer.alloc(0)));
+  }
+
+  /** chown is never done; a request to change ownership to anything else is refused. */
+  #checkOwnership(a: ReturnType<typeof fromClient>): ReturnType<typeof fromClient> {
+    const { uid, gid, ...rest } = a;
+    if ((uid !== undefined && uid !== process.getuid?.()) || (gid !== undefined && gid !== process.getgid?.()))
+      throw new SftpStatusError('PERMISSION_DENIED', undefined, 'changing ownership is not allowed');
+    return rest;
+  }
+
+  #extended(id: number, name: string, data: Buffer): void {
+    const s = this.#sftp;
+    const fs = this.#o.fs;
+    const r = new WireReader(data);
+    const ok = () => this.#status(id, STATUS.OK, STATUS_MESSAGES.OK);
+    const reply = (buf: Buffer) => this.#send(() => s.extendedReply(id, buf));
+    const vfsReply = (v: Awaited<ReturnType<FileSystem['statvfs']>>) =>
+      reply(new WireWriter().u64(v.bsize).u64(v.frsize).u64(v.blocks).u64(v.bfree).u64(v.bavail).u64(v.files).u64(v.ffree).u64(v.favail).u64(v.fsid).u64(v.flag).u64(v.namemax).toBuffer());
+    switch (name.replace(/@openssh\.com$/, '')) {
+      case 'posix-rename':
+        return this.#run(id, 'posix-rename', async () => {
+          const [a, b] = [this.#path(r.string()), this.#path(r.string())];
+          await this.#mutation({ event: 'rename', from: a, to: b, overwrite: true }, fs.rename(a, b, true));
+          ok();
+        });
+      case 'statvfs':
+        return this.#run(id, 'statvfs', async () => vfsReply(await fs.statvfs(this.#path(r.string()))));
+      case 'fstatvfs':
+        return this.#run(id, 'fstatvfs', async () => vfsReply(await this.#file(r.bytes()).file.fstatvfs()));
+      case 'hardlink':
+        return this.#run(id, 'hardlink', async () => {
+          const [a, b] = [this.#path(r.string()), this.#path(r.string())];
+          await this.#mutation({ event: 'link', from: a, to: b }, fs.link(a, b));
+          ok();
+        });
+      case 'fsync':
+        return this.#run(id, 'fsync', async () => {
+          await this.#file(r.bytes()).file.fsync();
+          ok();
+        });
+      case 'lsetstat':
+        return this.#run(id, 'lsetstat', async () => {
+          const path = this.#path(r.string());
+          const a = this.#checkOwnership(r.attrs());
+          await this.#mutation({ event: 'setstat', path, changes: describe(a) }, fs.lsetstat(path, a));
+          ok();
+        });
+      case 'limits':
+        return this.#run(id, 'limits', async () => {
+          reply(new WireWriter().u64(MAX_PACKET).u64(MAX_READ).u64(MAX_READ).u64(Math.max(0, this.#o.limits.maxHandles - this.#handles.size)).toBuffer());
+        });
+      case 'expand-path':
+        return this.#run(id, 'expand-path', async () => {
+          const real = await fs.realpath(this.#expandTilde(r.string()));
+          this.#send(() => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]));
+        });
+      case 'copy-data':
+        return this.#run(id, 'copy-data', async () => {
+          const src = this.#file(r.bytes());
+          const readOffset = r.u64();
+          const length = r.u64();
+          const dst = this.#file(r.bytes());
+          const writeOffset = r.u64();
+          if (!src.stats.flags.read) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'copy-data source not open for reading');
+          if (!dst.stats.flags.write) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'copy-data target not open for writing');
+          let copied: number;
+          try {
+            copied = await src.file.copyTo(dst.file, readOffset, length, writeOffset);
+          } catch (e) {
+            const st = statusOf(e);
+            dst.stats.failed(st.name, st.message);
+            this.#emit({ event: 'copy', from: src.path, to: dst.path, bytes: 0, ok: false, sftpStatus: st.name, error: st.cause });
+            throw e;
+          }
+          src.stats.read(readOffset, copied);
+          dst.stats.wrote(writeOffset, copied);
+          this.#emit({ event: 'copy', from: src.path, to: dst.path, bytes: copied, ok: true });
+          ok();
+        });
+      case 'home-directory':
+        return this.#run(id, 'home-directory', async () => {
+          const who = r.string();
+          if (who !== '' && who !== this.#o.user) throw new SftpStatusError('FAILURE', undefined, `home-directory of another user (${who})`);
+          const home = this.#o.startDirectory;
+          this.#send(() => s.name(id, [{ filename: home, longname: home, attrs: {} as WireAttrs }]));
+        });
+      case 'users-groups-by-id':
+        return this.#run(id, 'users-groups-by-id', async () => {
+          const ids = (b: Buffer) => {
+            if (b.length % 4 !== 0) throw new SftpStatusError('BAD_MESSAGE', undefined, 'id list not a multiple of 4 bytes');
+            const out: number[] = [];
+            for (let i = 0; i < b.length; i += 4) out.push(b.readUInt32BE(i));
+            return out;
+          };
+          const uids = ids(r.bytes());
+          const gids = ids(r.bytes());
+          const myUid = process.getuid?.();
+          const myGid = process.getgid?.();
+          const users = new WireWriter();
+          for (const u of uids) users.string(u === myUid ? this.#o.ownerName : '');
+          const groups = new WireWriter();
+          for (const g of gids) groups.string(g === myGid ? this.#o.groupName : '');
+          reply(new WireWriter().string(users.toBuffer()).string(groups.toBuffer()).toBuffer());
+        });
+      default:
+        this.totals.requests++;
+        this.#emit({ event: 'request.refused', what: `extended:${name.slice(0, 100)}`, why: 'unsupported' });
+        this.#status(id, STATUS.OP_UNSUPPORTED, STATUS_MESSAGES.OP_UNSUPPORTED);
+    }
+  }
+
+  /** expand-path: "~" and "~/x" are the start directory; "~user" only for oneself. */
+  #expandTilde(p: string): string {
+    if (p === '~' || p.startsWith('~/')) return this.#path(this.#o.startDirectory + p.slice(1));
+    if (p.startsWith('~')) {
+      const [who, ...rest] = p.slice(1).split('/');
+      if (who !== this.#o.user) throw new SftpStatusError('NO_SUCH_FILE', undefined, `expand-path of another user's home (~${who ?? ''})`);
+      return this.#path([this.#o.startDirectory, ...rest].join('/'));
+    }
+    return this.#path(p);
+  }
+
+  /** READ backpressure: wait while too many reply bytes sit in ssh2's outgoing queue. */
+  #readSlot(): Promise<void> {
+    const queued = this.#sftp.outgoingBytes?.() ?? 0;
+    if (queued <= this.#o.limits.maxInflightBytes) return Promise.resolve();
+    return new Promise((resolve) => {
+      if (this.#readQueue.length === 0) this.#sftp.once('drain', () => this.#releaseReads());
+      this.#readQueue.push(resolve);
+    });
+  }
+  #releaseReads(): void {
+    for (const r of this.#readQueue.splice(0)) r();
+  }
+
+  #finishTransfer(h: FileHandle, status: 'complete' | 'incomplete'): void {
+    const rec = h.stats.record(status);
+    if (rec.bytesWritten > 0 || (rec.direction === 'upload' && rec.status === 'complete')) this.totals.filesUp++;
+    if (rec.bytesRead > 0) this.totals.filesDown++;
+    this.#emit(rec);
+  }
+
+  /** Waits (bounded) for in-flight requests, then closes every handle; open files become `incomplete`. */
+  async close(waitMs = 2000): Promise<void> {
+    if (this.#closed) return;
+    if (this.#inflight > 0) {
+      await Promise.race([
+        new Promise<void>((r) => this.#idleWaiters.push(r)),
+        new Promise<void>((r) => setTimeout(r, waitMs).unref()),
+      ]);
+    }
+    this.#closed = true;
+    this.#releaseReads();
+    const handles = [...this.#handles.values()];
+    this.#handles.clear();
+    await Promise.all(
+      handles.map(async (h) => {
+        if (h.kind === 'dir') return h.dir.close().catch(() => undefined);
+        await h.file.close().catch(() => undefined);
+        this.#finishTransfer(h, 'incomplete');
+      }),
+    );
+  }
+}
+
+function describe(a: ReturnType<typeof fromClient>): { mode?: string; size?: number; atime?: number; mtime?: number } {
+  const out: { mode?: string; size?: number; atime?: number; mtime?: number } = {};
+  if (a.mode !== undefined) out.mode = '0' + (a.mode & 0o777).toString(8);
+  if (a.size !== undefined) out.size = a.size;
+  if (a.atime !== undefined) out.atime = a.atime;
+  if (a.mtime !== undefined) out.mtime = a.mtime;
+  return out;
+}

@@ -1,0 +1,323 @@
+/**
+ * One SSH connection: authentication, limits, refusals, and the SFTP sessions it opens.
+ * Every emitter gets an error listener: one client's bad bytes end only that client.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { AuthContext, Connection, ClientInfo, SFTPWrapper } from 'ssh2';
+import type { Audit, AuthFailureReason, AuthMethod, SessionTotals } from '../audit/events.js';
+import type { UserRecord } from '../config/load.js';
+import type { Authenticator } from './auth.js';
+import { refuseConnectionRequests, refuseSessionRequests } from './policy.js';
+import { SftpSession, SERVER_EXTENSIONS } from '../sftp/session.js';
+import { Policy } from '../sftp/policy.js';
+import type { FileSystem } from '../sftp/handler.js';
+
+export const AUTH_METHODS = ['publickey', 'password', 'keyboard-interactive'] as const;
+
+export interface ConnectionLimits {
+  loginGraceSeconds: number;
+  maxAuthTries: number;
+  idleTimeoutSeconds: number;
+  maxSessionsPerConnection: number;
+  maxHandlesPerSession: number;
+  maxRequestsInFlight: number;
+  maxInflightBytesPerSession: number;
+}
+
+/** What a connection needs from the server around it (all per server instance, nothing global). */
+export interface ConnectionEnv {
+  audit: Audit;
+  auth(): Authenticator;
+  limits(): ConnectionLimits;
+  hashUploads(): boolean;
+  /** The FileSystem for a user's root (shared by that user's sessions). */
+  fileSystem(user: UserRecord): FileSystem;
+  /** Called once authenticated; false refuses the login (e.g. too many sessions). */
+  admit(user: UserRecord, remoteIp: string): string | null;
+  released(user: UserRecord): void;
+  authFailed(ip: string): void;
+  authSucceeded(ip: string): void;
+  /** Set by the server on shutdown: finish, then end. */
+  draining(): boolean;
+}
+
+export function formatRemote(ip: string | undefined, port: number | undefined): string {
+  const host = ip ?? 'unknown';
+  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+}
+
+export class ClientConnection {
+  readonly sessionId = randomBytes(6).toString('hex');
+  readonly remote: string;
+  readonly ip: string;
+  readonly opened = Date.now();
+  readonly sessions = new Set<SftpSession>();
+  user: UserRecord | undefined;
+  #attempts = 0;
+  #grace: NodeJS.Timeout | undefined;
+  #idle: NodeJS.Timeout | undefined;
+  #channels = 0;
+  #ended = false;
+  #cipher: string | undefined;
+  #closeReason: string | undefined;
+  readonly #totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
+  #closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  constructor(
+    readonly client: Connection,
+    readonly info: ClientInfo,
+    readonly socket: Socket | undefined,
+    readonly env: ConnectionEnv,
+  ) {
+    this.ip = info.ip ?? 'unknown';
+    this.remote = formatRemote(info.ip, info.port);
+    this.#closed = new Promise((r) => (this.#resolveClosed = r));
+    this.#wire();
+  }
+
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  get clientIdent(): string {
+    return this.info.header?.identRaw ?? '';
+  }
+
+  #refuse = (what: string, detail?: string) => {
+    this.env.audit.emit({
+      event: 'request.refused',
+      remote: this.remote,
+      sessionId: this.sessionId,
+      ...(this.user ? { user: this.user.username } : {}),
+      what,
+      why: 'only sftp is allowed',
+      ...(detail !== undefined ? { detail } : {}),
+    });
+  };
+
+  #wire(): void {
+    const c = this.client;
+    const limits = this.env.limits();
+    c.on('error', (err: Error & { level?: string }) => {
+      // Protocol errors end this connection only; note them for the operator.
+      this.#closeReason ??= `error: ${err.level ?? 'protocol'}`;
+      this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, ...(this.user ? { user: this.user.username } : {}), kind: err.level ?? 'connection', message: err.message.slice(0, 300) });
+    });
+    c.on('handshake', (n) => {
+      this.#cipher = n.cs.cipher;
+    });
+    this.#grace = setTimeout(() => {
+      this.#closeReason = 'login grace time exceeded';
+      this.env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, what: 'login', why: 'login-grace-exceeded', detail: `not authenticated within ${limits.loginGraceSeconds}s` });
+      this.end();
+    }, limits.loginGraceSeconds * 1000);
+    this.#grace.unref();
+
+    c.on('authentication', (ctx) => {
+      this.#authenticate(ctx).catch(() => {
+        try {
+          ctx.reject([...AUTH_METHODS]);
+        } catch {
+          /* connection gone */
+        }
+      });
+    });
+    c.on('ready', () => this.#ready());
+    c.on('close', () => this.#onClose());
+    c.on('end', () => undefined);
+    refuseConnectionRequests(c, this.#refuse);
+  }
+
+  async #authenticate(ctx: AuthContext): Promise<void> {
+    const env = this.env;
+    const limits = env.limits();
+    const username = ctx.username;
+    const method = ctx.method as AuthMethod;
+    const fail = (reason: AuthFailureReason, counted = true) => {
+      if (counted) this.#attempts++;
+      env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason, attempt: this.#attempts });
+      if (counted) env.authFailed(this.ip);
+      if (this.#attempts >= limits.maxAuthTries) {
+        env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: 'too-many-attempts', attempt: this.#attempts });
+        this.#closeReason = 'too many authentication failures';
+        ctx.reject([...AUTH_METHODS]);
+        this.end();
+        return;
+      }
+      ctx.reject([...AUTH_METHODS]);
+    };
+    const succeed = (user: UserRecord, extra: { keyType?: string; keyFingerprint?: string } = {}) => {
+      const refusal = env.admit(user, this.ip);
+      if (refusal) {
+        env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'login', why: refusal });
+        this.#closeReason = refusal;
+        ctx.reject([...AUTH_METHODS]);
+        this.end();
+        return;
+      }
+      this.user = user;
+      env.authSucceeded(this.ip);
+      env.audit.emit({ event: 'auth.success', remote: this.remote, sessionId: this.sessionId, user: user.username, method, ...extra });
+      ctx.accept();
+    };
+
+    const auth = env.auth();
+    switch (ctx.method) {
+      case 'none':
+        // OpenSSH probes with "none" first; not an attempt.
+        ctx.reject([...AUTH_METHODS]);
+        return;
+      case 'password': {
+        const r = await auth.password(username, ctx.password);
+        const u = auth.user(username);
+        if (r.ok && u) return succeed(u);
+        return fail(r.ok ? 'unknown-user' : r.reason);
+      }
+      case 'keyboard-interactive': {
+        const answers = await new Promise<string[] | null>((resolve) => {
+          ctx.prompt([{ prompt: 'Password: ', echo: false }], 'Password authentication', '', (responses) => resolve(responses));
+          ctx.once?.('abort', () => resolve(null));
+        });
+        if (!answers) return;
+        const r = await auth.password(username, answers[0] ?? '');
+        const u = auth.user(username);
+        if (r.ok && u) return succeed(u);
+        return fail(r.ok ? 'unknown-user' : r.reason);
+      }
+      case 'publickey': {
+        const r = auth.publickey(username, { algo: ctx.key.algo, data: ctx.key.data, signature: ctx.signature, blob: ctx.blob, hashAlgo: ctx.hashAlgo });
+        const u = auth.user(username);
+        if (ctx.signature === undefined) {
+          // The "would you accept this key?" query: answer without counting an attempt.
+          if (r.ok) return ctx.accept();
+          env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: r.reason, attempt: this.#attempts });
+          return ctx.reject([...AUTH_METHODS]);
+        }
+        if (r.ok && u) return succeed(u, r.key ? { keyType: r.key.type, keyFingerprint: r.key.fingerprint } : {});
+        return fail(r.ok ? 'unknown-user' : r.reason);
+      }
+      default:
+        return fail('method-not-allowed', false);
+    }
+  }
+
+  #touch = () => {
+    this.#idle?.refresh();
+  };
+
+  #ready(): void {
+    clearTimeout(this.#grace);
+    const user = this.user;
+    if (!user) return this.end();
+    const limits = this.env.limits();
+    this.env.audit.emit({ event: 'session.open', remote: this.remote, sessionId: this.sessionId, user: user.username, client: this.clientIdent.slice(0, 200), ...(this.#cipher ? { cipher: this.#cipher } : {}) });
+    if (limits.idleTimeoutSeconds > 0) {
+      this.#idle = setTimeout(() => {
+        this.#closeReason = 'idle timeout';
+        this.env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'idle-timeout', detail: `idle for ${limits.idleTimeoutSeconds}s` });
+        this.end();
+      }, limits.idleTimeoutSeconds * 1000);
+      this.#idle.unref();
+    }
+    this.client.on('session', (accept, reject) => {
+      this.#touch();
+      if (this.env.draining()) {
+        this.#refuse('session', 'server shutting down');
+        return reject();
+      }
+      if (this.#channels >= limits.maxSessionsPerConnection) {
+        this.env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'too-many-sessions', detail: `more than ${limits.maxSessionsPerConnection} sessions on one connection` });
+        return reject();
+      }
+      this.#channels++;
+      const session = accept();
+      session.on('close', () => this.#channels--);
+      refuseSessionRequests(session, this.#refuse);
+      session.on('sftp', (acceptSftp) => {
+        const sftp = acceptSftp();
+        this.#startSftp(sftp, user);
+      });
+    });
+  }
+
+  #startSftp(sftp: SFTPWrapper, user: UserRecord): void {
+    // Set synchronously after accept(), before INIT is processed, so VERSION lists them.
+    sftp.serverExtensions = SERVER_EXTENSIONS;
+    const limits = this.env.limits();
+    const session = new SftpSession(sftp, {
+      user: user.username,
+      sessionId: this.sessionId,
+      remote: this.remote,
+      clientIdent: this.clientIdent,
+      fs: this.env.fileSystem(user),
+      policy: new Policy(user),
+      audit: this.env.audit,
+      limits: { maxHandles: limits.maxHandlesPerSession, maxRequestsInFlight: limits.maxRequestsInFlight, maxInflightBytes: limits.maxInflightBytesPerSession },
+      startDirectory: user.startDirectory,
+      umask: user.umask,
+      hashUploads: this.env.hashUploads(),
+      ownerName: user.username,
+      groupName: user.group ?? user.username,
+    });
+    session.onActivity = this.#touch;
+    this.sessions.add(session);
+    sftp.on('error', (err: Error) => {
+      this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: 'sftp', message: err.message.slice(0, 300) });
+    });
+    sftp.on('protocol-error', (e: { kind: string; type?: number; message?: string }) => {
+      this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: e.kind, message: (e.message ?? `packet type ${e.type ?? '?'}`).slice(0, 300) });
+    });
+    // ssh2 never closes the channel on the client's EOF; without this OpenSSH's `quit` hangs.
+    sftp.on('end', () => sftp.end());
+    sftp.on('close', () => {
+      void this.#endSftp(session);
+    });
+  }
+
+  async #endSftp(session: SftpSession): Promise<void> {
+    if (!this.sessions.has(session)) return;
+    await session.close();
+    this.sessions.delete(session);
+    for (const k of Object.keys(this.#totals) as (keyof SessionTotals)[]) this.#totals[k] += session.totals[k];
+  }
+
+  /** Busy: has a file handle open or requests in flight. */
+  get busy(): boolean {
+    for (const s of this.sessions) if (s.openHandles > 0 || s.inflight > 0) return true;
+    return false;
+  }
+
+  async #onClose(): Promise<void> {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearTimeout(this.#grace);
+    clearTimeout(this.#idle);
+    await Promise.all([...this.sessions].map((s) => this.#endSftp(s)));
+    if (this.user) {
+      this.env.released(this.user);
+      this.env.audit.emit({
+        event: 'session.close',
+        remote: this.remote,
+        sessionId: this.sessionId,
+        user: this.user.username,
+        durationMs: Date.now() - this.opened,
+        totals: this.#totals,
+        ...(this.#closeReason ? { reason: this.#closeReason } : {}),
+      });
+    }
+    this.#resolveClosed();
+  }
+
+  end(reason?: string): void {
+    if (reason) this.#closeReason ??= reason;
+    try {
+      this.client.end();
+    } catch {
+      /* already gone */
+    }
+    // A client that stops reading never completes the close handshake.
+    setTimeout(() => this.socket?.destroy(), 2000).unref();
+  }
+}
