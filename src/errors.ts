@@ -56,3 +56,9 @@ export interface ErrnoLike {
 export function isErrnoLike(e: unknown): e is ErrnoLike {
   return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string';
 }
+
+/** Thrown to drop the client's connection (fault injection: "network cut after N bytes"). */
+export class ConnectionDrop extends Error {
+  override readonly name = 'ConnectionDrop';
+  readonly code = 'CONNECTION_DROP';
+}

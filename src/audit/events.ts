@@ -65,6 +65,8 @@ export interface Transfer extends Core {
   highestOffset: number;
   /** File size when the handle was opened (for resumed transfers). */
   startSize: number;
+  requests: number;
+  maxRequestBytes: number;
   durationMs: number;
   status: TransferStatus;
   sftpStatus?: string;

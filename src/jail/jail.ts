@@ -30,8 +30,8 @@ function fromNode(s: Stats): FileStat {
   };
 }
 
-function nativeAttrs(a: SetAttrs): native.NativeSetAttrs {
-  const out: native.NativeSetAttrs = {};
+function nativeAttrs(a: SetAttrs): native.SetStatAttrs {
+  const out: native.SetStatAttrs = {};
   if (a.mode !== undefined) out.mode = a.mode & 0o777; // set-id and sticky bits never reach the disk
   if (a.size !== undefined) out.size = a.size;
   if (a.atime !== undefined) out.atime = a.atime;
@@ -51,7 +51,9 @@ class FdGuard {
     try {
       return await fn(this.fd);
     } finally {
-      if (--this.#inflight === 0 && this.#closing) this.#closing();
+      // #closing may have been set while fn ran (TS narrowed it above).
+      const closing = this.#closing as (() => void) | null;
+      if (--this.#inflight === 0 && closing) closing();
     }
   }
   /** Resolves when no operation uses the fd any more; then the caller closes it. */

@@ -11,7 +11,7 @@ import { statusOf, STATUS_MESSAGES } from './status.js';
 import { fromClient, longname, toWire, WireReader, WireWriter, type WireAttrs } from './attrs.js';
 import { Policy } from './policy.js';
 import { TransferStats } from './transfer.js';
-import { SftpStatusError, STATUS } from '../errors.js';
+import { ConnectionDrop, SftpStatusError, STATUS } from '../errors.js';
 import type { Audit, AuditEvent, PendingMutation, SessionEvent, SessionTotals } from '../audit/events.js';
 import type { RequestName } from '../config/schema.js';
 
@@ -96,6 +96,8 @@ export class SftpSession {
   readonly #swapSymlink: boolean;
   /** Fires on every request (idle timers). */
   onActivity: () => void = () => {};
+  /** Ends the client's connection at once (a ConnectionDrop from the filesystem seam). */
+  onDrop: (why: string) => void = () => {};
 
   constructor(sftp: SFTPWrapper, opts: SessionOptions) {
     this.#sftp = sftp;
@@ -158,6 +160,7 @@ export class SftpSession {
     };
     work()
       .catch((err: unknown) => {
+        if (err instanceof ConnectionDrop) return this.onDrop(err.message);
         const st = statusOf(err);
         if (st.name !== 'EOF') this.totals.errors++;
         if (err instanceof SftpStatusError && st.name === 'PERMISSION_DENIED' && err.reason)

@@ -20,6 +20,9 @@ export class TransferStats {
   bytesWritten = 0;
   firstOffset: number | null = null;
   highestOffset = 0;
+  /** READ/WRITE requests served, and the largest one (shows whether clients use 255 KiB requests). */
+  requests = 0;
+  maxRequestBytes = 0;
   errorStatus: string | undefined;
   errorMessage: string | undefined;
   #hash: Hash | null;
@@ -44,6 +47,8 @@ export class TransferStats {
   }
 
   #offset(offset: number, len: number): void {
+    this.requests++;
+    if (len > this.maxRequestBytes) this.maxRequestBytes = len;
     if (this.firstOffset === null) this.firstOffset = offset;
     if (offset + len > this.highestOffset) this.highestOffset = offset + len;
   }
@@ -84,6 +89,8 @@ export class TransferStats {
       firstOffset: this.firstOffset,
       highestOffset: this.highestOffset,
       startSize: this.startSize,
+      requests: this.requests,
+      maxRequestBytes: this.maxRequestBytes,
       durationMs: Date.now() - this.started,
       status: final,
       ...(this.errorStatus ? { sftpStatus: this.errorStatus, message: this.errorMessage ?? '' } : {}),

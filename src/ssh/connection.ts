@@ -262,6 +262,10 @@ export class ClientConnection {
       groupName: user.group ?? user.username,
     });
     session.onActivity = this.#touch;
+    session.onDrop = (why) => {
+      this.#closeReason = why;
+      this.socket?.destroy();
+    };
     this.sessions.add(session);
     sftp.on('error', (err: Error) => {
       this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: 'sftp', message: err.message.slice(0, 300) });

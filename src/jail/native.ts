@@ -1,0 +1,253 @@
+/**
+ * Typed wrapper around the native confinement addon (native/jail.c, built to
+ * build/Release/jail.node by node-gyp).
+ *
+ * Every path argument is a virtual path inside the root fd: the kernel resolves it with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), so absolute paths and symlink targets start at
+ * the root and ".." never leaves it. Mutations act on (parent fd, leaf name).
+ *
+ * Failures reject with a JailError: `code` is the errno name ('ENOENT', ..., or 'ENOTREG' when
+ * open() refuses a special file), `errno` the positive number, `syscall` the failing call. Messages
+ * never contain a path. Wrong argument types throw a TypeError synchronously (programming errors).
+ *
+ * The addon is loaded once, when this module is first imported. If it is missing or fails to
+ * load, probe() returns false (callers fail closed) and every other function throws the load error;
+ * loadError() returns it for diagnostics.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** File metadata as fstat reports it; times are whole seconds since the epoch. */
+export interface NativeStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  atime: number;
+  mtime: number;
+  nlink: number;
+  ino: number;
+  dev: number;
+  blocks: number;
+}
+
+export interface NativeStatVfs {
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  favail: number;
+  fsid: number;
+  flag: number;
+  namemax: number;
+}
+
+/** Attributes for setstat/fsetstat. Mode is masked to 0o777; times are whole seconds. */
+export interface SetStatAttrs {
+  mode?: number;
+  size?: number;
+  atime?: number;
+  mtime?: number;
+}
+
+export interface OpenResult {
+  /** A plain fd owned by the caller: use it with fs.read/fs.write, release it with closeFd. */
+  fd: number;
+  stat: NativeStat;
+}
+
+export interface DirEntry {
+  name: string;
+  /** lstat of the entry, or null if it vanished between readdir and stat. */
+  stat: NativeStat | null;
+}
+
+declare const dirBrand: unique symbol;
+/** An open directory stream. Opaque; close it with closedir (a finalizer closes forgotten ones). */
+export interface Dir {
+  readonly [dirBrand]: true;
+}
+
+export interface JailError extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+}
+
+export function isJailError(e: unknown): e is JailError {
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<JailError>).code === 'string' &&
+    typeof (e as Partial<JailError>).errno === 'number' &&
+    typeof (e as Partial<JailError>).syscall === 'string'
+  );
+}
+
+interface Addon {
+  probe(): boolean;
+  openRoot(hostPath: string): number;
+  closeFd(fd: number): void;
+  setQuickAck(fd: number): boolean;
+  open(rootFd: number, vpath: string, flags: number, mode: number): Promise<OpenResult>;
+  stat(rootFd: number, vpath: string, follow: boolean): Promise<NativeStat>;
+  mkdir(rootFd: number, vpath: string, mode: number): Promise<void>;
+  rmdir(rootFd: number, vpath: string): Promise<void>;
+  unlink(rootFd: number, vpath: string): Promise<void>;
+  rename(rootFd: number, oldV: string, newV: string, noReplace: boolean): Promise<void>;
+  link(rootFd: number, oldV: string, newV: string): Promise<void>;
+  symlink(rootFd: number, target: string, linkV: string): Promise<void>;
+  readlink(rootFd: number, vpath: string): Promise<string>;
+  realpath(rootFd: number, vpath: string): Promise<string>;
+  setstat(rootFd: number, vpath: string, follow: boolean, attrs: SetStatAttrs): Promise<void>;
+  fsetstat(fd: number, attrs: SetStatAttrs): Promise<void>;
+  statvfs(rootFd: number, vpath: string): Promise<NativeStatVfs>;
+  fstatvfs(fd: number): Promise<NativeStatVfs>;
+  opendir(rootFd: number, vpath: string): Promise<Dir>;
+  readdir(dir: Dir, max: number): Promise<DirEntry[]>;
+  closedir(dir: Dir): Promise<void>;
+  copyRange(fdIn: number, offIn: number, len: number, fdOut: number, offOut: number): Promise<number>;
+}
+
+// src/jail/native.ts and dist/jail/native.js are both two levels below the repo root.
+const ADDON_PATH = fileURLToPath(new URL('../../build/Release/jail.node', import.meta.url));
+
+let addon: Addon | undefined;
+let addonError: Error | undefined;
+try {
+  addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+} catch (e) {
+  addonError = e instanceof Error ? e : new Error(String(e));
+}
+
+function native(): Addon {
+  if (addon === undefined) throw addonError ?? new Error('jail addon not loaded');
+  return addon;
+}
+
+/** Why the addon could not be loaded, if it could not. */
+export function loadError(): Error | undefined {
+  return addonError;
+}
+
+/**
+ * True if the addon loaded, openat2 with RESOLVE_IN_ROOT works on this kernel (and is not blocked
+ * by seccomp), and /proc/self/fd can be read. Fail closed when false.
+ */
+export function probe(): boolean {
+  return addon !== undefined && addon.probe();
+}
+
+/** Startup only (synchronous): an O_PATH directory fd for a user's root. Throws a JailError. */
+export function openRoot(hostPath: string): number {
+  return native().openRoot(hostPath);
+}
+
+/** Synchronous close of an fd from openRoot or open. */
+export function closeFd(fd: number): void {
+  native().closeFd(fd);
+}
+
+/** setsockopt(TCP_QUICKACK, 1); returns false on failure (never throws for a bad socket). */
+export function setQuickAck(fd: number): boolean {
+  return native().setQuickAck(fd);
+}
+
+/**
+ * Open a regular file. `flags` are Linux O_* values (fs.constants); only O_RDONLY/O_WRONLY/O_RDWR,
+ * O_CREAT, O_EXCL, O_TRUNC and O_APPEND are honoured. Directories reject with EISDIR, other
+ * non-regular files with ENOTREG, without ever being opened. A create through a dangling symlink
+ * creates the link's target inside the root.
+ */
+export function open(rootFd: number, vpath: string, flags: number, mode: number): Promise<OpenResult> {
+  return native().open(rootFd, vpath, flags, mode);
+}
+
+/** stat (follow = true) or lstat (follow = false; earlier components still resolve in the root). */
+export function stat(rootFd: number, vpath: string, follow: boolean): Promise<NativeStat> {
+  return native().stat(rootFd, vpath, follow);
+}
+
+export function mkdir(rootFd: number, vpath: string, mode: number): Promise<void> {
+  return native().mkdir(rootFd, vpath, mode);
+}
+
+export function rmdir(rootFd: number, vpath: string): Promise<void> {
+  return native().rmdir(rootFd, vpath);
+}
+
+export function unlink(rootFd: number, vpath: string): Promise<void> {
+  return native().unlink(rootFd, vpath);
+}
+
+/** renameat2; with noReplace an existing target rejects with EEXIST (RENAME_NOREPLACE). */
+export function rename(rootFd: number, oldV: string, newV: string, noReplace: boolean): Promise<void> {
+  return native().rename(rootFd, oldV, newV, noReplace);
+}
+
+/** Hard link without following the source: linking a symlink links the symlink itself. */
+export function link(rootFd: number, oldV: string, newV: string): Promise<void> {
+  return native().link(rootFd, oldV, newV);
+}
+
+/** Create a symlink at linkV whose target string is stored verbatim. */
+export function symlink(rootFd: number, target: string, linkV: string): Promise<void> {
+  return native().symlink(rootFd, target, linkV);
+}
+
+/** The link's target string, verbatim (EINVAL if not a symlink). */
+export function readlink(rootFd: number, vpath: string): Promise<string> {
+  return native().readlink(rootFd, vpath);
+}
+
+/**
+ * Canonical virtual path ("/" or "/a/b"); never contains the host root. The last component may be
+ * missing. Rejects EXDEV if the result is not under the root (the root was moved on the host).
+ */
+export function realpath(rootFd: number, vpath: string): Promise<string> {
+  return native().realpath(rootFd, vpath);
+}
+
+/** Size, then mode (masked to 0o777), then times, on one inode. follow = false acts on a link. */
+export function setstat(rootFd: number, vpath: string, follow: boolean, attrs: SetStatAttrs): Promise<void> {
+  return native().setstat(rootFd, vpath, follow, attrs);
+}
+
+export function fsetstat(fd: number, attrs: SetStatAttrs): Promise<void> {
+  return native().fsetstat(fd, attrs);
+}
+
+export function statvfs(rootFd: number, vpath: string): Promise<NativeStatVfs> {
+  return native().statvfs(rootFd, vpath);
+}
+
+export function fstatvfs(fd: number): Promise<NativeStatVfs> {
+  return native().fstatvfs(fd);
+}
+
+export function opendir(rootFd: number, vpath: string): Promise<Dir> {
+  return native().opendir(rootFd, vpath);
+}
+
+/**
+ * Up to `max` entries (clamped to 1..4096), "." and ".." included, each with its lstat; an empty
+ * array at the end. The root's ".." reports the root itself.
+ */
+export function readdir(dir: Dir, max: number): Promise<DirEntry[]> {
+  return native().readdir(dir, max);
+}
+
+/** Idempotent. */
+export function closedir(dir: Dir): Promise<void> {
+  return native().closedir(dir);
+}
+
+/**
+ * Copy `len` bytes (0 = to end of input) between fds at explicit offsets, with copy_file_range
+ * where possible. Resolves with the number of bytes copied.
+ */
+export function copyRange(fdIn: number, offIn: number, len: number, fdOut: number, offOut: number): Promise<number> {
+  return native().copyRange(fdIn, offIn, len, fdOut, offOut);
+}

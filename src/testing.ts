@@ -1,0 +1,206 @@
+/**
+ * The test double: the production server, started in-process on 127.0.0.1:0 with a temporary root
+ * and a generated host key, observable through its audit events. Nothing here is module-global:
+ * every instance owns its directory, keys, users and events.
+ */
+import { mkdir, readFile, writeFile, stat, readdir, rm } from 'node:fs/promises';
+import { dirname, join, posix } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { dir as tmpDir } from 'tmp-promise';
+import ssh2 from 'ssh2';
+import { startServer, type RunningServer } from './server.js';
+import { validateConfig } from './config/load.js';
+import type { ConfigInput } from './config/schema.js';
+import { Audit } from './audit/events.js';
+import { EventLog } from './audit/memory-sink.js';
+import { describeHostKey, fingerprintOf, parseAuthorizedKey } from './ssh/keys.js';
+import type { HostKey } from './ssh/host-keys.js';
+import { FaultInjector, type FaultOptions, type FaultOp, type Faults } from './testing/faults.js';
+import type { StatusName } from './errors.js';
+
+export type FixtureTree = Record<string, string | Buffer | null>;
+
+export interface TestUserOptions {
+  username?: string;
+  password?: string;
+  /** Fixture files for this user's root: "dir/" or a null value makes a directory. */
+  files?: FixtureTree;
+  /** Use an existing directory instead of a temporary one. */
+  root?: string;
+  readOnly?: boolean;
+  umask?: string;
+  startDirectory?: string;
+}
+
+export interface TestServerOptions extends TestUserOptions {
+  /** Several users; the first one is the default (`username`, `password`, …). */
+  users?: TestUserOptions[];
+  /** Any other server option (limits, log, …), as in a config file. */
+  config?: Omit<ConfigInput, 'users' | 'listen'>;
+}
+
+export interface TestUser {
+  readonly username: string;
+  readonly password: string;
+  /** OpenSSH-format private key (authorised for this user). */
+  readonly privateKey: string;
+  readonly publicKey: string;
+  /** Host path of the user's root. */
+  readonly root: string;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  /** Accepts only this server's host key. */
+  hostVerifier: (key: Buffer) => boolean;
+}
+
+export interface TestServer extends TestUser, AsyncDisposable {
+  readonly host: string;
+  readonly port: number;
+  readonly url: string;
+  readonly hostKeyFingerprint: string;
+  /** A known_hosts line for OpenSSH clients: `[127.0.0.1]:port ssh-ed25519 AAAA…`. */
+  readonly knownHosts: string;
+  readonly users: readonly TestUser[];
+  /** Options for ssh2's Client#connect and ssh2-sftp-client's connect(). */
+  readonly connectOptions: ConnectOptions;
+  /** This instance's audit events: an array (`all`), an async iterable, and waitFor(). */
+  readonly events: EventLog;
+  readonly faults: Faults;
+  readFile(path: string, user?: string): Promise<Buffer>;
+  writeFile(path: string, data: string | Buffer, user?: string): Promise<void>;
+  exists(path: string, user?: string): Promise<boolean>;
+  /** Sorted virtual paths under the root; directories end with "/". */
+  tree(user?: string): Promise<string[]>;
+  failNext(op: FaultOp, status: StatusName, opts?: FaultOptions): void;
+  readonly server: RunningServer;
+  close(): Promise<void>;
+}
+
+/** Maps a virtual path onto the root lexically (fixtures are the test author's own, not hostile). */
+function hostPath(root: string, vpath: string): string {
+  return join(root, posix.normalize('/' + vpath));
+}
+
+async function writeTree(root: string, files: FixtureTree): Promise<void> {
+  for (const [name, content] of Object.entries(files)) {
+    const p = hostPath(root, name);
+    if (content === null || name.endsWith('/')) {
+      await mkdir(p, { recursive: true });
+      continue;
+    }
+    await mkdir(dirname(p), { recursive: true });
+    await writeFile(p, content);
+  }
+}
+
+async function walk(root: string, rel = '/'): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
+    const v = posix.join(rel, e.name);
+    if (e.isDirectory()) out.push(v + '/', ...(await walk(root, v)));
+    else out.push(v);
+  }
+  return out.sort();
+}
+
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const userOpts = opts.users?.length ? opts.users : [opts];
+  const cleanups: (() => Promise<void>)[] = [];
+  const users: TestUser[] = [];
+  for (const [i, u] of userOpts.entries()) {
+    let root = u.root;
+    if (!root) {
+      const t = await tmpDir({ unsafeCleanup: true, prefix: 'sftp-chroot-test-' });
+      cleanups.push(() => t.cleanup());
+      root = t.path;
+    }
+    if (u.files) await writeTree(root, u.files);
+    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    users.push({
+      username: u.username ?? (i === 0 ? 'tester' : `tester${i + 1}`),
+      password: u.password ?? randomBytes(12).toString('base64url'),
+      privateKey: pair.private,
+      publicKey: pair.public,
+      root,
+    });
+  }
+  const hostPair = ssh2.utils.generateKeyPairSync('ed25519');
+  const info = describeHostKey(hostPair.private);
+  if (info instanceof Error) throw info;
+  const hostKey: HostKey = { ...info, pem: Buffer.from(hostPair.private), generated: true };
+
+  const config = validateConfig(
+    {
+      passwordCost: 10,
+      ...opts.config,
+      log: { level: 'info', ...opts.config?.log },
+      listen: { host: '127.0.0.1', port: 0 },
+      users: users.map((u, i) => {
+        const o = userOpts[i]!;
+        return {
+          username: u.username,
+          password: u.password,
+          authorizedKeys: [u.publicKey],
+          root: u.root,
+          ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
+          ...(o.umask !== undefined ? { umask: o.umask } : {}),
+          ...(o.startDirectory !== undefined ? { startDirectory: o.startDirectory } : {}),
+        };
+      }),
+    },
+    { baseDir: process.cwd() },
+  );
+  const events = new EventLog();
+  const audit = new Audit(config.serverName);
+  audit.addSink(events);
+  const faults = new FaultInjector();
+  const server = await startServer({ ...config, warnings: [] }, { hostKeys: [hostKey], audit, wrapFileSystem: (fs) => faults.wrap(fs) });
+
+  const main = users[0]!;
+  const rootOf = (user?: string) => (user ? users.find((u) => u.username === user) : main)?.root ?? main.root;
+  const pub = parseAuthorizedKey(hostPair.public);
+  const hostBlob = pub instanceof Error ? Buffer.alloc(0) : pub.blob;
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      await server.close();
+      await events.close();
+      for (const c of cleanups) await c().catch(() => rm(main.root, { recursive: true, force: true }));
+    })());
+
+  return {
+    ...main,
+    host: server.host,
+    port: server.port,
+    url: `sftp://${main.username}@127.0.0.1:${server.port}`,
+    hostKeyFingerprint: fingerprintOf(hostBlob),
+    knownHosts: `[127.0.0.1]:${server.port} ${hostPair.public.split(' ').slice(0, 2).join(' ')}`,
+    users,
+    connectOptions: {
+      host: '127.0.0.1',
+      port: server.port,
+      username: main.username,
+      password: main.password,
+      hostVerifier: (key: Buffer) => Buffer.isBuffer(key) && key.equals(hostBlob),
+    },
+    events,
+    faults: faults.faults,
+    server,
+    readFile: (p, user) => readFile(hostPath(rootOf(user), p)),
+    writeFile: async (p, data, user) => {
+      const hp = hostPath(rootOf(user), p);
+      await mkdir(dirname(hp), { recursive: true });
+      await writeFile(hp, data);
+    },
+    exists: (p, user) => stat(hostPath(rootOf(user), p)).then(() => true, () => false),
+    tree: (user) => walk(rootOf(user)),
+    failNext: (op, status, o) => faults.failNext(op, status, o),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

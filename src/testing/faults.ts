@@ -1,0 +1,166 @@
+/**
+ * Fault injection at the FileSystem seam: an injected error takes the same path to the client as a
+ * real one (statusOf → SFTP status), so tests see exactly what a real server would send.
+ */
+import type { DirReader, FileSystem, OpenFile, FileStat, SetAttrs, VfsStat, OpenFlags, DirEntry } from '../sftp/handler.js';
+import { ConnectionDrop, SftpStatusError, STATUS, type StatusName } from '../errors.js';
+
+export const FAULT_OPS = [
+  'open', 'close', 'read', 'write', 'opendir', 'readdir', 'stat', 'lstat', 'fstat', 'setstat', 'fsetstat',
+  'lsetstat', 'mkdir', 'rmdir', 'remove', 'rename', 'posix-rename', 'readlink', 'symlink', 'realpath',
+  'hardlink', 'statvfs', 'fstatvfs', 'fsync', 'copy-data',
+] as const;
+export type FaultOp = (typeof FAULT_OPS)[number];
+
+export interface FaultOptions {
+  /** Only requests on this virtual path (exact match). */
+  path?: string;
+  /** Message sent to the client instead of OpenSSH's text for the status. */
+  message?: string;
+  /** How many matching requests fail (default 1). */
+  times?: number;
+}
+
+/** Standing faults; set fields to turn them on, `undefined`/0 to turn them off. */
+export interface Faults {
+  /** Added latency before every filesystem operation. */
+  delayMs: number;
+  /** Caps read+write throughput per instance (bytes per second). */
+  bytesPerSecond: number;
+  /** Drops the client's connection once this many file bytes were read+written in total. */
+  dropAfterBytes: number;
+  /** READ answers with at most this many bytes (a short read). */
+  shortReadBytes: number;
+  /** Writes fail as on a full disk (ENOSPC → FAILURE). */
+  diskFull: boolean;
+}
+
+interface Pending {
+  op: FaultOp;
+  status: StatusName;
+  opts: FaultOptions;
+  left: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class FaultInjector {
+  readonly faults: Faults = { delayMs: 0, bytesPerSecond: 0, dropAfterBytes: 0, shortReadBytes: 0, diskFull: false };
+  #pending: Pending[] = [];
+  #bytes = 0;
+
+  failNext(op: FaultOp, status: StatusName, opts: FaultOptions = {}): void {
+    if (!FAULT_OPS.includes(op)) throw new TypeError(`unknown operation "${op}" (expected one of ${FAULT_OPS.join(', ')})`);
+    if (!(status in STATUS)) throw new TypeError(`unknown status "${status}" (expected one of ${Object.keys(STATUS).join(', ')})`);
+    this.#pending.push({ op, status, opts, left: opts.times ?? 1 });
+  }
+
+  /** Before each operation: latency, then a queued failure if one matches. */
+  async #before(op: FaultOp, path?: string): Promise<void> {
+    if (this.faults.delayMs > 0) await sleep(this.faults.delayMs);
+    const i = this.#pending.findIndex((p) => p.op === op && (p.opts.path === undefined || p.opts.path === path));
+    if (i < 0) return;
+    const p = this.#pending[i]!;
+    if (--p.left <= 0) this.#pending.splice(i, 1);
+    throw new SftpStatusError(p.status, p.opts.message, `injected fault (${op})`);
+  }
+
+  async #bytesMoved(n: number): Promise<void> {
+    this.#bytes += n;
+    const f = this.faults;
+    if (f.bytesPerSecond > 0 && n > 0) await sleep((n / f.bytesPerSecond) * 1000);
+    if (f.dropAfterBytes > 0 && this.#bytes >= f.dropAfterBytes) throw new ConnectionDrop(`injected drop after ${this.#bytes} bytes`);
+  }
+
+  wrap(fs: FileSystem): FileSystem {
+    const before = (op: FaultOp, path?: string) => this.#before(op, path);
+    const self = this;
+    const wrapFile = (file: OpenFile, path: string): OpenFile => ({
+      stat: file.stat,
+      async read(position, length) {
+        await before('read', path);
+        const max = self.faults.shortReadBytes > 0 ? Math.min(length, self.faults.shortReadBytes) : length;
+        const data = await file.read(position, max);
+        await self.#bytesMoved(data.length);
+        return data;
+      },
+      async write(position, data) {
+        await before('write', path);
+        if (self.faults.diskFull) throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+        await file.write(position, data);
+        await self.#bytesMoved(data.length);
+      },
+      async fstat(): Promise<FileStat> {
+        await before('fstat', path);
+        return file.fstat();
+      },
+      async fsetstat(a: SetAttrs) {
+        await before('fsetstat', path);
+        return file.fsetstat(a);
+      },
+      async fsync() {
+        await before('fsync', path);
+        return file.fsync();
+      },
+      async fstatvfs(): Promise<VfsStat> {
+        await before('fstatvfs', path);
+        return file.fstatvfs();
+      },
+      async copyTo(target, ro, len, wo) {
+        await before('copy-data', path);
+        return file.copyTo(unwrap.get(target) ?? target, ro, len, wo);
+      },
+      async close() {
+        try {
+          await before('close', path);
+        } catch (e) {
+          await file.close();
+          throw e;
+        }
+        return file.close();
+      },
+    });
+    const unwrap = new WeakMap<OpenFile, OpenFile>();
+    const wrapDir = (d: DirReader, path: string): DirReader => ({
+      async next(max): Promise<DirEntry[]> {
+        await before('readdir', path);
+        return d.next(max);
+      },
+      async close() {
+        try {
+          await before('close', path);
+        } catch (e) {
+          await d.close();
+          throw e;
+        }
+        return d.close();
+      },
+    });
+    return {
+      async open(path: string, flags: OpenFlags, mode: number) {
+        await before('open', path);
+        const f = await fs.open(path, flags, mode);
+        const w = wrapFile(f, path);
+        unwrap.set(w, f);
+        return w;
+      },
+      async opendir(path) {
+        await before('opendir', path);
+        return wrapDir(await fs.opendir(path), path);
+      },
+      stat: async (p) => (await before('stat', p), fs.stat(p)),
+      lstat: async (p) => (await before('lstat', p), fs.lstat(p)),
+      setstat: async (p, a) => (await before('setstat', p), fs.setstat(p, a)),
+      lsetstat: async (p, a) => (await before('lsetstat', p), fs.lsetstat(p, a)),
+      mkdir: async (p, m) => (await before('mkdir', p), fs.mkdir(p, m)),
+      rmdir: async (p) => (await before('rmdir', p), fs.rmdir(p)),
+      remove: async (p) => (await before('remove', p), fs.remove(p)),
+      rename: async (a, b, o) => (await before(o ? 'posix-rename' : 'rename', a), fs.rename(a, b, o)),
+      link: async (a, b) => (await before('hardlink', a), fs.link(a, b)),
+      symlink: async (t, l) => (await before('symlink', l), fs.symlink(t, l)),
+      readlink: async (p) => (await before('readlink', p), fs.readlink(p)),
+      realpath: async (p) => (await before('realpath', p), fs.realpath(p)),
+      statvfs: async (p) => (await before('statvfs', p), fs.statvfs(p)),
+    };
+  }
+}
