@@ -175,6 +175,24 @@ static int fstat_any(int fd, struct stat *st) { return fstatat(fd, "", st, AT_EM
 static void proc_fd_path(int fd, char buf[32]) { snprintf(buf, 32, "/proc/self/fd/%d", fd); }
 
 /*
+ * Target of the symlink an O_PATH|O_NOFOLLOW fd refers to, NUL-terminated; returns its length.
+ * readlinkat(fd, "") on something that is not a symlink answers ENOENT (not EINVAL, as
+ * readlink(2) on a path would), so look at the type to give the usual EINVAL.
+ */
+static ssize_t read_link_fd(int fd, char out[PATH_MAX], failure_t *f) {
+  ssize_t n = readlinkat(fd, "", out, PATH_MAX);
+  if (n < 0) {
+    struct stat st;
+    if (errno == ENOENT && fstat_any(fd, &st) == 0 && !S_ISLNK(st.st_mode))
+      return fail(f, EINVAL, "readlinkat");
+    return fail_errno(f, "readlinkat");
+  }
+  if (n >= PATH_MAX) return fail(f, ENAMETOOLONG, "readlinkat");
+  out[n] = '\0';
+  return n;
+}
+
+/*
  * A mutation target split into parent directory + leaf name.
  * Trailing slashes are stripped first; the flag remembers them because "x/" promises a directory.
  */
@@ -366,13 +384,11 @@ static int follow_dangling(int root_fd, char path[PATH_MAX], failure_t *f) {
   int lfd = jail_open(root_fd, path, O_PATH | O_NOFOLLOW, 0);
   if (lfd < 0) return errno == ENOENT ? 0 : fail_errno(f, "openat2");
   char target[PATH_MAX];
-  ssize_t n = readlinkat(lfd, "", target, sizeof target);
-  int err = errno;
+  failure_t why = {0, NULL};
+  ssize_t n = read_link_fd(lfd, target, &why);
   close(lfd);
-  if (n < 0) return err == EINVAL ? 0 : fail(f, err, "readlinkat");
-  if ((size_t)n >= sizeof target) return fail(f, ENAMETOOLONG, "readlinkat");
+  if (n < 0) return why.err == EINVAL ? 0 : fail(f, why.err, why.syscall);
   if (n == 0) return fail(f, ENOENT, "readlinkat");
-  target[n] = '\0';
 
   if (target[0] == '/') {
     memcpy(path, target, (size_t)n + 1);
@@ -478,6 +494,10 @@ static int virtual_path_of(int fd, int root_fd, char out[PATH_MAX], failure_t *f
   char host[PATH_MAX], root[PATH_MAX];
   if (fd_host_path(root_fd, root, f) < 0) return -1;
   if (fd_host_path(fd, host, f) < 0) return -1;
+  /* Removed since we opened it: the link now reads "<path> (deleted)", which names nothing. */
+  struct stat st;
+  if (fstat_any(fd, &st) < 0) return fail_errno(f, "fstat");
+  if (st.st_nlink == 0) return fail(f, ENOENT, "realpath");
   return host_to_virtual(host, root, out, f);
 }
 
@@ -542,15 +562,7 @@ static void run_readlink(job_t *j) {
   int fd = jail_open_f(j->root_fd, j->path, O_PATH | O_NOFOLLOW, 0, &j->f);
   if (fd < 0) return;
   char target[PATH_MAX];
-  ssize_t n = readlinkat(fd, "", target, sizeof target);
-  if (n < 0)
-    fail_errno(&j->f, "readlinkat");
-  else if ((size_t)n >= sizeof target)
-    fail(&j->f, ENAMETOOLONG, "readlinkat");
-  else {
-    target[n] = '\0';
-    j->out_str = strdup(target);
-  }
+  if (read_link_fd(fd, target, &j->f) >= 0) j->out_str = strdup(target);
   close(fd);
 }
 

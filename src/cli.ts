@@ -19,7 +19,9 @@ const HELP = `sftp-chroot — an SFTP server that gives every user a private roo
 and logs every transfer.
 
 Usage:
-  sftp-chroot [--config FILE]          start the server (no config: the embedded demo)
+  sftp-chroot [--config FILE] [--host H] [--port N]
+                                       start the server (no config: the embedded demo);
+                                       --host/--port override "listen" (port 0 picks a free port)
   sftp-chroot check-config FILE        validate a config (like sshd -t) and exit 0, or 78 listing every problem
   sftp-chroot hash-password            read a password from stdin, print a "passwordHash" value
   sftp-chroot keygen [--type ed25519|ecdsa|rsa] [--out DIR]
@@ -68,6 +70,8 @@ interface Args {
   config?: string;
   type?: string;
   out?: string;
+  host?: string;
+  port?: number;
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -86,6 +90,13 @@ export function parseArgs(argv: string[]): Args {
     else if (a === '-c' || a === '--config') args.config = value();
     else if (a.startsWith('--config=')) args.config = a.slice(9);
     else if (a === '--type' || a === '-t') args.type = value();
+    else if (a === '--host') args.host = value();
+    else if (a === '--port' || a === '-p') {
+      const v = value();
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n > 65535) fail(`--port expects a number from 0 to 65535, got "${v}"`, EX_USAGE);
+      args.port = n;
+    }
     else if (a === '--out' || a === '-o') args.out = value();
     else if (args.command === 'check-config' && !a.startsWith('-') && args.config === undefined) args.config = a;
     else fail(`unknown argument "${a}" (see --help)`, EX_USAGE);
@@ -93,9 +104,12 @@ export function parseArgs(argv: string[]): Args {
   return args;
 }
 
+let listenOverride: { host?: string; port?: number } = {};
+
 function load(file: string | undefined): ServerConfig {
-  if (file === undefined) return validateConfig(defaultConfigInput(), { baseDir: process.cwd() });
-  return loadConfigFile(resolve(file));
+  const c = file === undefined ? validateConfig(defaultConfigInput(), { baseDir: process.cwd() }) : loadConfigFile(resolve(file));
+  if (listenOverride.host === undefined && listenOverride.port === undefined) return c;
+  return { ...c, listen: { ...c.listen, ...listenOverride } };
 }
 
 function loadOrExit(file: string | undefined): ServerConfig {
@@ -156,6 +170,7 @@ function keygen(type = 'ed25519', out = 'keys'): void {
 }
 
 async function serve(args: Args): Promise<void> {
+  listenOverride = { ...(args.host !== undefined ? { host: args.host } : {}), ...(args.port !== undefined ? { port: args.port } : {}) };
   const config = loadOrExit(args.config);
   let server: RunningServer;
   try {

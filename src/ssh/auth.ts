@@ -22,14 +22,12 @@ export interface PublicKeyOffer {
 
 export class Authenticator {
   readonly #users: ReadonlyMap<string, UserRecord>;
-  readonly #cost: number;
   readonly #derived = new Map<string, Promise<PasswordHash>>();
   readonly #cache = new VerifiedPasswordCache();
   #dummy: Promise<PasswordHash>;
 
   constructor(users: readonly UserRecord[], passwordCost: number) {
     this.#users = new Map(users.map((u) => [u.username, u]));
-    this.#cost = passwordCost;
     // Plain-text passwords are hashed in the background so checks cost the same as for hashed ones.
     for (const u of users) if (u.password !== undefined && !u.passwordHash) this.#derived.set(u.username, makePasswordHash(u.password, passwordCost));
     this.#dummy = makePasswordHash(`dummy-${Math.random()}`, passwordCost);

@@ -87,10 +87,10 @@ export async function scp(t: Target, args: string[]): Promise<RunResult> {
   }
 }
 
-export async function ssh(t: Target, args: string[], timeoutMs = 15000): Promise<RunResult> {
+export async function ssh(t: Target, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
   const files = await clientFiles(t);
   try {
-    return await run('ssh', [...sshOptions(files), '-p', String(t.port), `${t.username}@127.0.0.1`, ...args], { timeoutMs });
+    return await run('ssh', [...sshOptions(files), '-p', String(t.port), `${t.username}@127.0.0.1`, ...args], { timeoutMs: opts.timeoutMs ?? 15000, env: { ...process.env, ...opts.env } });
   } finally {
     await files.cleanup();
   }

@@ -774,11 +774,8 @@ describe('errors and resources', () => {
       jail.statvfs(fx.rootFd, 'missing'),
     ];
     const known = new Set(['ENOENT', 'ENOTREG', 'EISDIR', 'ELOOP', 'EEXIST', 'EBUSY', 'EINVAL', 'ENOTDIR']);
-    for (const p of attempts) {
-      const err = await p.then(
-        () => undefined,
-        (e: unknown) => e,
-      );
+    for (const result of await Promise.allSettled(attempts)) {
+      const err: unknown = result.status === 'rejected' ? result.reason : undefined;
       expect(jail.isJailError(err)).toBe(true);
       if (!jail.isJailError(err)) continue;
       expect(known.has(err.code)).toBe(true);
