@@ -9,6 +9,7 @@ import { ConfigError } from './errors.js';
 import { defaultConfigInput, loadConfigFile, validateConfig, type ServerConfig } from './config/load.js';
 import { startServer, type RunningServer } from './server.js';
 import { hashPassword } from './ssh/passwords.js';
+import { configJsonSchema } from './config/json-schema.js';
 import { describeHostKey } from './ssh/keys.js';
 import ssh2 from 'ssh2';
 
@@ -26,6 +27,7 @@ Usage:
   sftp-chroot hash-password            read a password from stdin, print a "passwordHash" value
   sftp-chroot keygen [--type ed25519|ecdsa|rsa] [--out DIR]
                                        write a host key (default keys/ssh_host_<type>_key)
+  sftp-chroot schema                   print the config file's JSON Schema (config.schema.json)
   sftp-chroot --help | --version
 
 Without --config the server runs the embedded default: 127.0.0.1:2222, user "demo" with password
@@ -66,7 +68,7 @@ function version(): string {
 }
 
 interface Args {
-  command: 'start' | 'check-config' | 'hash-password' | 'keygen' | 'help' | 'version';
+  command: 'start' | 'check-config' | 'hash-password' | 'keygen' | 'schema' | 'help' | 'version';
   config?: string;
   type?: string;
   out?: string;
@@ -78,7 +80,7 @@ export function parseArgs(argv: string[]): Args {
   const args: Args = { command: 'start' };
   const rest = [...argv];
   const first = rest[0];
-  if (first === 'check-config' || first === 'hash-password' || first === 'keygen') {
+  if (first === 'check-config' || first === 'hash-password' || first === 'keygen' || first === 'schema') {
     args.command = first;
     rest.shift();
   }
@@ -242,6 +244,9 @@ async function main(): Promise<void> {
     }
     case 'keygen':
       keygen(args.type, args.out);
+      return;
+    case 'schema':
+      process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');
       return;
     case 'start':
       await serve(args);

@@ -3,6 +3,13 @@
  * Unknown keys are errors (typos are the common mistake). Defaults live here too.
  */
 import { z } from 'zod';
+import { parseAuthorizedKey } from '../ssh/keys.js';
+
+/** One OpenSSH authorized_keys line, checked here so key errors come with the other schema errors. */
+const authorizedKeyLine = z.string().superRefine((line, ctx) => {
+  const k = parseAuthorizedKey(line);
+  if (k instanceof Error) ctx.addIssue({ code: 'custom', message: k.message });
+});
 
 const octalMode = z
   .string()
@@ -39,7 +46,7 @@ export const userSchema = z.strictObject({
     .string()
     .regex(/^\$scrypt\$ln=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*$/, 'expected a hash made by `sftp-chroot hash-password` ("$scrypt$ln=…,r=…,p=…$salt$hash")')
     .optional(),
-  authorizedKeys: z.array(z.string()).optional(),
+  authorizedKeys: z.array(authorizedKeyLine).optional(),
   authorizedKeysFile: z.string().optional(),
   group: z.string().optional(),
   ...userSettings,
