@@ -8,6 +8,7 @@ import ssh2 from 'ssh2';
 import type { ServerConfig, UserRecord } from './config/load.js';
 import { Audit, type AuditSink } from './audit/events.js';
 import { JsonSink, PrettySink } from './audit/pino-sink.js';
+import { AuthLogSink, XferlogSink } from './audit/text-sinks.js';
 import { Authenticator } from './ssh/auth.js';
 import { loadHostKeys, type HostKey } from './ssh/host-keys.js';
 import { ClientConnection, formatRemote, type ConnectionEnv, type ConnectionLimits } from './ssh/connection.js';
@@ -68,13 +69,15 @@ function limitsOf(c: ServerConfig): ConnectionLimits {
   };
 }
 
-export function auditFromConfig(config: ServerConfig): Audit {
+export function auditFromConfig(config: ServerConfig, opts: { stdout?: boolean } = {}): Audit {
   const audit = new Audit(config.serverName);
   const log = config.log;
-  if (log.level !== 'silent') {
+  if (log.level !== 'silent' && (log.file !== undefined || opts.stdout !== false)) {
     const pretty = log.pretty === 'always' || (log.pretty === 'auto' && !log.file && process.stdout.isTTY === true);
     audit.addSink(pretty ? new PrettySink(log.level) : new JsonSink({ file: log.file, level: log.level }));
   }
+  if (log.xferlog) audit.addSink(new XferlogSink(log.xferlog));
+  if (log.authLog) audit.addSink(new AuthLogSink(log.authLog));
   return audit;
 }
 

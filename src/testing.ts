@@ -8,10 +8,9 @@ import { dirname, join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { dir as tmpDir } from 'tmp-promise';
 import ssh2 from 'ssh2';
-import { startServer, type RunningServer } from './server.js';
+import { startServer, auditFromConfig, type RunningServer } from './server.js';
 import { validateConfig } from './config/load.js';
 import type { ConfigInput } from './config/schema.js';
-import { Audit } from './audit/events.js';
 import { EventLog } from './audit/memory-sink.js';
 import { describeHostKey, fingerprintOf, parseAuthorizedKey } from './ssh/keys.js';
 import type { HostKey } from './ssh/host-keys.js';
@@ -156,7 +155,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     { baseDir: process.cwd() },
   );
   const events = new EventLog();
-  const audit = new Audit(config.serverName);
+  // Files named in config.log (file, xferlog, authLog) are written as in production; never stdout.
+  const audit = auditFromConfig(config, { stdout: false });
   audit.addSink(events);
   const faults = new FaultInjector();
   const server = await startServer({ ...config, warnings: [] }, { hostKeys: [hostKey], audit, wrapFileSystem: (fs) => faults.wrap(fs) });
@@ -169,6 +169,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const close = () =>
     (closed ??= (async () => {
       await server.close();
+      await audit.close();
       await events.close();
       for (const c of cleanups) await c().catch(() => rm(main.root, { recursive: true, force: true }));
     })());

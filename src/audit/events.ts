@@ -26,6 +26,8 @@ export interface AuthFailure extends Core {
   /** The user name the client offered (escaped by the sink). */
   user: string;
   attempt: number;
+  /** A public-key query that was declined (not a failed login). */
+  probe?: boolean;
 }
 export interface SessionOpen extends Core {
   event: 'session.open';

@@ -192,7 +192,7 @@ export class ClientConnection {
         if (ctx.signature === undefined) {
           // The "would you accept this key?" query: answer without counting an attempt.
           if (r.ok) return ctx.accept();
-          env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: r.reason, attempt: this.#attempts });
+          env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: r.reason, attempt: this.#attempts, probe: true });
           return ctx.reject([...AUTH_METHODS]);
         }
         if (r.ok && u) return succeed(u, r.key ? { keyType: r.key.type, keyFingerprint: r.key.fingerprint } : {});

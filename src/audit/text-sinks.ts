@@ -1,0 +1,119 @@
+/**
+ * Text sinks for FTP-era tools: the classic 14-field xferlog, and OpenSSH-style authentication
+ * lines that fail2ban can match. Both append asynchronously and reopen on SIGUSR1 (logrotate).
+ */
+import { pino } from 'pino';
+import { hostname } from 'node:os';
+import type { AuditRecord, AuditSink } from './events.js';
+import { escapeText, splitRemote } from './escape.js';
+
+type Destination = ReturnType<typeof pino.destination>;
+
+abstract class LineFile implements AuditSink {
+  readonly #dest: Destination;
+  constructor(file: string, sync = false) {
+    this.#dest = pino.destination({ dest: file, sync, mkdir: true });
+  }
+  protected line(text: string): void {
+    this.#dest.write(text + '\n');
+  }
+  abstract write(record: AuditRecord): void;
+  reopen(): void {
+    this.#dest.reopen();
+  }
+  async close(): Promise<void> {
+    try {
+      this.#dest.flushSync();
+    } catch {
+      /* nothing buffered yet */
+    }
+    this.#dest.end();
+  }
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (n: number) => String(n).padStart(2, '0');
+
+/** xferlog(5) "DDD MMM dd hh:mm:ss YYYY", local time; the day is zero-padded so fields never hold a double space. */
+export function xferlogTime(d: Date): string {
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${d.getFullYear()}`;
+}
+
+/**
+ * One line per closed file handle:
+ * current-time transfer-time remote-host file-size filename transfer-type special-action-flag
+ * direction access-mode username service-name authentication-method authenticated-user-id
+ * completion-status. current-time is five space-separated words, so a line splits into 18 words.
+ * As ProFTPD does, spaces in file names are written as "_"; control characters and backslashes are
+ * escaped as \xNN so a name can never add a field or a line.
+ */
+export function xferlogLine(r: Extract<AuditRecord, { event: 'transfer' }>): string {
+  const { ip } = splitRemote(r.remote);
+  const upload = r.bytesWritten > 0 || (r.bytesRead === 0 && r.direction === 'upload');
+  const size = upload ? r.bytesWritten : r.bytesRead;
+  const seconds = Math.round(r.durationMs / 1000);
+  return [
+    xferlogTime(new Date(r.time)),
+    seconds,
+    ip,
+    size,
+    escapeText(r.path, { space: '_' }),
+    'b',
+    '_',
+    upload ? 'i' : 'o',
+    'r',
+    escapeText(r.user ?? '-', { space: '_' }),
+    'sftp',
+    '0',
+    '*',
+    r.status === 'complete' ? 'c' : 'i',
+  ].join(' ');
+}
+
+export class XferlogSink extends LineFile {
+  write(r: AuditRecord): void {
+    if (r.event === 'transfer') this.line(xferlogLine(r));
+  }
+}
+
+const KEY_NAMES: Record<string, string> = { 'ssh-ed25519': 'ED25519', 'ssh-rsa': 'RSA', 'ecdsa-sha2-nistp256': 'ECDSA', 'ecdsa-sha2-nistp384': 'ECDSA', 'ecdsa-sha2-nistp521': 'ECDSA' };
+
+/**
+ * OpenSSH's wording (auth.c) so existing habits and filters carry over, prefixed with an ISO time
+ * and `host sftp-chroot[pid]:`. User names are escaped and spaces written as \x20: a user name can
+ * never carry a fake "from <ip>".
+ */
+export function authLogLines(r: AuditRecord, host = hostname(), pid = process.pid): string[] {
+  if (r.event !== 'auth.success' && r.event !== 'auth.failure' && !(r.event === 'request.refused' && (r.why === 'penalty' || r.why === 'source-not-allowed' || r.why === 'too-many-startups'))) return [];
+  const { ip, port } = splitRemote(r.remote);
+  const user = escapeText(r.user ?? '', { space: '\\x20' });
+  const prefix = `${r.time} ${host} sftp-chroot[${pid}]:`;
+  const method = (m: string) => (m === 'keyboard-interactive' ? 'keyboard-interactive/pam' : m);
+  if (r.event === 'auth.success') {
+    const key = r.keyType ? `: ${KEY_NAMES[r.keyType] ?? r.keyType} ${r.keyFingerprint ?? ''}` : '';
+    return [`${prefix} Accepted ${method(r.method)} for ${user} from ${ip} port ${port} ssh2${key}`];
+  }
+  if (r.event === 'request.refused') return [`${prefix} Refused connection from ${ip} port ${port}: ${escapeText(r.why)}`];
+  switch (r.reason) {
+    case 'unknown-user':
+      return [
+        `${prefix} Invalid user ${user} from ${ip} port ${port}`,
+        ...(r.method === 'none' ? [] : [`${prefix} Failed ${method(r.method)} for invalid user ${user} from ${ip} port ${port} ssh2`]),
+      ];
+    case 'too-many-attempts':
+      return [`${prefix} Disconnecting authenticating user ${user} ${ip} port ${port}: Too many authentication failures [preauth]`];
+    case 'source-not-allowed':
+      return [`${prefix} Refused connection from ${ip} port ${port}: user ${user} not allowed from this address`];
+    default:
+      return [`${prefix} Failed ${method(r.method)} for ${user} from ${ip} port ${port} ssh2`];
+  }
+}
+
+export class AuthLogSink extends LineFile {
+  write(r: AuditRecord): void {
+    // A public-key query ("would you accept this key?") is not a failed login, as in OpenSSH.
+    if (r.event === 'auth.failure' && r.probe) return;
+    for (const l of authLogLines(r)) this.line(l);
+  }
+}
