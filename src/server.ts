@@ -111,6 +111,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     auth: () => auth,
     limits: () => limitsOf(config),
     hashUploads: () => config.log.hashUploads === 'sha256',
+    hostPaths: () => config.log.hostPaths,
     fileSystem: jailFor,
     admit: (user) => {
       if (draining) return 'server shutting down';

@@ -3,14 +3,25 @@ import type { AuditRecord, AuditSink, AuditEventType } from './events.js';
 
 type Predicate = (r: AuditRecord) => boolean;
 
-export class EventLog implements AuditSink, AsyncIterable<AuditRecord> {
-  readonly all: AuditRecord[] = [];
+/**
+ * An array of the records so far (index it, filter it, check its length) that is also an async
+ * iterable of all records, past and future, and can wait for one.
+ */
+export class EventLog extends Array<AuditRecord> implements AuditSink, AsyncIterable<AuditRecord> {
+  // map/filter/slice return plain arrays, not new logs.
+  static override get [Symbol.species](): ArrayConstructor {
+    return Array;
+  }
+  /** The records so far (this log itself; kept for readability: `events.all`). */
+  get all(): AuditRecord[] {
+    return this;
+  }
   #waiters = new Set<{ match: Predicate; resolve: (r: AuditRecord) => void }>();
   #readers = new Set<() => void>();
   #closed = false;
 
   write(record: AuditRecord): void {
-    this.all.push(record);
+    this.push(record);
     for (const w of this.#waiters) {
       if (w.match(record)) {
         this.#waiters.delete(w);
@@ -22,7 +33,7 @@ export class EventLog implements AuditSink, AsyncIterable<AuditRecord> {
 
   /** Events of one type, in order. */
   ofType<T extends AuditEventType>(type: T): Extract<AuditRecord, { event: T }>[] {
-    return this.all.filter((r) => r.event === type) as Extract<AuditRecord, { event: T }>[];
+    return this.filter((r) => r.event === type) as Extract<AuditRecord, { event: T }>[];
   }
 
   /**
@@ -31,7 +42,7 @@ export class EventLog implements AuditSink, AsyncIterable<AuditRecord> {
    */
   waitFor(what: AuditEventType | Predicate, opts: { timeout?: number } = {}): Promise<AuditRecord> {
     const match: Predicate = typeof what === 'function' ? what : (r) => r.event === what;
-    const found = this.all.find(match);
+    const found = this.find(match);
     if (found) return Promise.resolve(found);
     const timeout = opts.timeout ?? 5000;
     return new Promise((resolve, reject) => {
@@ -44,7 +55,7 @@ export class EventLog implements AuditSink, AsyncIterable<AuditRecord> {
       };
       const timer = setTimeout(() => {
         this.#waiters.delete(w);
-        reject(new Error(`no ${typeof what === 'string' ? `"${what}" ` : 'matching '}event within ${timeout} ms (saw: ${this.all.map((r) => r.event).join(', ') || 'none'})`));
+        reject(new Error(`no ${typeof what === 'string' ? `"${what}" ` : 'matching '}event within ${timeout} ms (saw: ${this.map((r) => r.event).join(', ') || 'none'})`));
       }, timeout);
       this.#waiters.add(w);
     });
@@ -53,7 +64,7 @@ export class EventLog implements AuditSink, AsyncIterable<AuditRecord> {
   async *[Symbol.asyncIterator](): AsyncIterator<AuditRecord> {
     let i = 0;
     for (;;) {
-      while (i < this.all.length) yield this.all[i++]!;
+      while (i < this.length) yield this[i++]!;
       if (this.#closed) return;
       await new Promise<void>((resolve) => {
         const wake = () => {

@@ -5,6 +5,7 @@
  * still open are closed and logged as `incomplete` transfers.
  */
 import { randomBytes } from 'node:crypto';
+import { posix } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
 import type { FileSystem, OpenFile, DirReader, OpenFlags, FileStat } from './handler.js';
 import { statusOf, STATUS_MESSAGES } from './status.js';
@@ -56,6 +57,8 @@ export interface SessionOptions {
   startDirectory: string;
   umask: number;
   hashUploads: boolean;
+  /** When set (log.hostPaths), transfer records also carry the host path under this root. */
+  hostRoot?: string | undefined;
   /** Name shown for files owned by the server's own uid/gid (ls -l, users-groups-by-id). */
   ownerName: string;
   groupName: string;
@@ -563,6 +566,7 @@ export class SftpSession {
 
   #finishTransfer(h: FileHandle, status: 'complete' | 'incomplete'): void {
     const rec = h.stats.record(status);
+    if (this.#o.hostRoot !== undefined) rec.hostPath = posix.join(this.#o.hostRoot, posix.normalize('/' + rec.path));
     if (rec.bytesWritten > 0 || (rec.direction === 'upload' && rec.status === 'complete')) this.totals.filesUp++;
     if (rec.bytesRead > 0) this.totals.filesDown++;
     this.#emit(rec);

@@ -31,6 +31,8 @@ export interface ConnectionEnv {
   auth(): Authenticator;
   limits(): ConnectionLimits;
   hashUploads(): boolean;
+  /** log.hostPaths: add host paths to transfer records. */
+  hostPaths(): boolean;
   /** The FileSystem for a user's root (shared by that user's sessions). */
   fileSystem(user: UserRecord): FileSystem;
   /** Called once authenticated; false refuses the login (e.g. too many sessions). */
@@ -258,6 +260,7 @@ export class ClientConnection {
       startDirectory: user.startDirectory,
       umask: user.umask,
       hashUploads: this.env.hashUploads(),
+      hostRoot: this.env.hostPaths() ? user.root : undefined,
       ownerName: user.username,
       groupName: user.group ?? user.username,
     });
