@@ -186,6 +186,7 @@ async function serve(args: Args): Promise<void> {
   const { host, port } = server;
   server.audit.emit({ event: 'server.start', message: `listening on ${host}:${port}`, host, port, users: config.users.length });
   const lines = [`sftp-chroot ${version()} listening on ${host}:${port} (${config.users.length} user${config.users.length === 1 ? '' : 's'})`];
+  if (server.adminPort !== undefined) lines.push(`  admin http://${config.admin?.listen.host ?? '127.0.0.1'}:${server.adminPort}/healthz and /metrics`);
   for (const k of server.hostKeys) lines.push(`  host key ${k.type} ${k.fingerprint}${k.generated ? ` (generated: ${k.path})` : ''}`);
   if (args.config === undefined) {
     const u = config.users[0]!;

@@ -13,6 +13,10 @@ import { Authenticator } from './ssh/auth.js';
 import { loadHostKeys, type HostKey } from './ssh/host-keys.js';
 import { ClientConnection, formatRemote, type ConnectionEnv, type ConnectionLimits } from './ssh/connection.js';
 import { Jail } from './jail/jail.js';
+import { Defence, addressAllowed, parseAllowFrom } from './ssh/defence.js';
+import type { BlockList } from 'node:net';
+import { Metrics } from './admin/metrics.js';
+import { startAdmin } from './admin/http.js';
 import * as native from './jail/native.js';
 import type { FileSystem } from './sftp/handler.js';
 
@@ -44,6 +48,8 @@ export interface RunningServer {
   readonly hostKeys: readonly HostKey[];
   readonly audit: Audit;
   readonly config: ServerConfig;
+  /** Port of the admin HTTP listener (/healthz, /metrics) when config.admin is set. */
+  readonly adminPort: number | undefined;
   /** Number of open SSH connections. */
   connections(): number;
   /** Replaces users, keys and policy; running sessions keep theirs. */
@@ -90,12 +96,27 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   const hostKeys = opts.hostKeys ?? (await loadHostKeys(config.hostKeys, config.keysDir));
   const audit = opts.audit ?? auditFromConfig(config);
   for (const s of opts.sinks ?? []) audit.addSink(s);
+  const metrics = config.admin ? new Metrics() : undefined;
+  if (metrics) audit.addSink(metrics);
   let auth = new Authenticator(config.users, config.passwordCost);
   const jails = new Map<string, Jail>();
   const connections = new Set<ClientConnection>();
   const sockets = new Set<Socket>();
   const sessionsPerUser = new Map<string, number>();
   let draining = false;
+  const defenceOptions = (c: ServerConfig) => ({ maxStartups: c.limits.maxStartups, maxConnectionsPerSource: c.limits.maxConnectionsPerSource, penalty: c.limits.penalty });
+  const defence = new Defence(defenceOptions(config));
+  // Sockets still counted as unauthenticated "startups", and how to stop counting them.
+  const startupDone = new WeakMap<Socket, () => void>();
+  let allowLists = new Map<string, BlockList>();
+  const buildAllowLists = (c: ServerConfig) => {
+    allowLists = new Map();
+    for (const u of c.users) if (u.allowFrom) {
+      const bl = parseAllowFrom(u.allowFrom);
+      if (!(bl instanceof Error)) allowLists.set(u.username, bl);
+    }
+  };
+  buildAllowLists(config);
 
   const jailFor = (user: UserRecord): FileSystem => {
     let jail = jails.get(user.root);
@@ -112,6 +133,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     limits: () => limitsOf(config),
     hashUploads: () => config.log.hashUploads === 'sha256',
     hostPaths: () => config.log.hostPaths,
+    observeRequest: metrics ? (name, seconds) => metrics.observeRequest(name, seconds) : undefined,
     fileSystem: jailFor,
     admit: (user) => {
       if (draining) return 'server shutting down';
@@ -126,8 +148,15 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
       if (n <= 0) sessionsPerUser.delete(user.username);
       else sessionsPerUser.set(user.username, n);
     },
-    authFailed: () => undefined,
-    authSucceeded: () => undefined,
+    authFailed: (conn) => defence.authFailed(conn.ip),
+    authSucceeded: (conn) => {
+      defence.authSucceeded(conn.ip);
+      if (conn.socket) startupDone.get(conn.socket)?.();
+    },
+    sourceAllowed: (user, ip) => {
+      const bl = allowLists.get(user.username);
+      return !bl || addressAllowed(bl, ip);
+    },
     draining: () => draining,
   };
 
@@ -159,6 +188,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
     const remote = formatRemote(socket.remoteAddress, socket.remotePort);
+    const ip = socket.remoteAddress ?? 'unknown';
     if (draining) {
       socket.destroy();
       return;
@@ -168,6 +198,25 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
       socket.destroy();
       return;
     }
+    const refusal = defence.admitConnection(ip);
+    if (refusal) {
+      const until = defence.blockedUntil(ip);
+      audit.emit({ event: 'request.refused', remote, what: 'connection', why: refusal, ...(refusal === 'penalty' ? { detail: `refused until ${new Date(until).toISOString()}` } : {}) });
+      socket.destroy();
+      return;
+    }
+    let startup = true;
+    const done = () => {
+      if (startup) {
+        startup = false;
+        defence.startupDone();
+      }
+    };
+    startupDone.set(socket, done);
+    socket.once('close', () => {
+      done();
+      defence.connectionClosed(ip);
+    });
     // Until the client's SSH ident arrives ssh2 does not see the connection: time it out here.
     const preauth = setTimeout(() => {
       audit.emit({ event: 'request.refused', remote, what: 'connection', why: 'login-grace-exceeded', detail: 'no SSH identification received' });
@@ -193,6 +242,8 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   });
   const address = tcp.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
+  let listening = true;
+  const admin = config.admin && metrics ? await startAdmin({ ...config.admin.listen, metrics, healthy: () => listening && !draining }) : undefined;
 
   for (const w of config.warnings) audit.emit({ event: 'server.warning', message: w });
   for (const k of hostKeys) audit.emit({ event: 'server.hostkey', message: `host key ${k.type} ${k.fingerprint}${k.generated ? ' (generated)' : ''}`, fingerprint: k.fingerprint, keyType: k.type, ...(k.path ? { path: k.path } : {}) });
@@ -206,10 +257,13 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     get config() {
       return config;
     },
+    adminPort: admin?.port,
     connections: () => connections.size,
     async reload(next: ServerConfig) {
       await prepareRoots(next.users);
       config = next;
+      defence.update(defenceOptions(next));
+      buildAllowLists(next);
       auth = new Authenticator(next.users, next.passwordCost);
       // Jails of roots no one uses any more close once their last operation ends.
       const roots = new Set(next.users.map((u) => u.root));
@@ -224,6 +278,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     close(o: { graceMs?: number } = {}) {
       closing ??= (async () => {
         draining = true;
+        listening = false;
         await new Promise<void>((resolve) => tcp.close(() => resolve()));
         const deadline = Date.now() + (o.graceMs ?? 0);
         while (Date.now() < deadline && [...connections].some((c) => c.busy)) await new Promise((r) => setTimeout(r, 50));
@@ -234,6 +289,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
         for (const s of sockets) s.destroy();
         for (const j of jails.values()) await j.close();
         jails.clear();
+        await admin?.close();
         audit.emit({ event: 'server.stop', message: 'stopped' });
         if (!opts.audit) await audit.close();
       })();

@@ -137,6 +137,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     {
       passwordCost: 10,
       ...opts.config,
+      // Tests fail logins on purpose from one address: no penalties unless a test asks for them.
+      limits: { ...opts.config?.limits, penalty: { enabled: false, ...opts.config?.limits?.penalty } },
       log: { level: 'info', ...opts.config?.log },
       listen: { host: '127.0.0.1', port: 0 },
       users: users.map((u, i) => {

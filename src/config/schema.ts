@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { parseAuthorizedKey } from '../ssh/keys.js';
+import { parseAllowFrom } from '../ssh/defence.js';
 
 /** One OpenSSH authorized_keys line, checked here so key errors come with the other schema errors. */
 const authorizedKeyLine = z.string().superRefine((line, ctx) => {
@@ -33,7 +34,13 @@ const userSettings = {
   allowRequests: z.array(z.enum(REQUEST_NAMES)).optional(),
   startDirectory: z.string().startsWith('/', 'expected an absolute path inside the root, e.g. "/upload"').optional(),
   createRoot: z.union([z.boolean(), octalMode]).optional(),
-  allowFrom: z.array(z.string()).optional(),
+  allowFrom: z
+    .array(z.string())
+    .superRefine((list, ctx) => {
+      const r = parseAllowFrom(list);
+      if (r instanceof Error) ctx.addIssue({ code: 'custom', message: r.message });
+    })
+    .optional(),
   maxSessions: z.number().int().positive().optional(),
 };
 

@@ -59,6 +59,8 @@ export interface SessionOptions {
   hashUploads: boolean;
   /** When set (log.hostPaths), transfer records also carry the host path under this root. */
   hostRoot?: string | undefined;
+  /** Called with each request's latency (metrics). */
+  observeRequest?: ((request: string, seconds: number) => void) | undefined;
   /** Name shown for files owned by the server's own uid/gid (ls -l, users-groups-by-id). */
   ownerName: string;
   groupName: string;
@@ -157,6 +159,7 @@ export class SftpSession {
       return;
     }
     this.#inflight++;
+    const started = this.#o.observeRequest ? process.hrtime.bigint() : 0n;
     const work = async () => {
       this.#o.policy.check(request, opts.writes ? { writes: true } : {});
       await fn();
@@ -171,6 +174,7 @@ export class SftpSession {
         this.#status(id, st.code, st.message);
       })
       .finally(() => {
+        if (this.#o.observeRequest) this.#o.observeRequest(request, Number(process.hrtime.bigint() - started) / 1e9);
         this.#inflight--;
         if (this.#inflight === 0) for (const w of this.#idleWaiters.splice(0)) w();
       });

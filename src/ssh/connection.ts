@@ -31,6 +31,8 @@ export interface ConnectionEnv {
   auth(): Authenticator;
   limits(): ConnectionLimits;
   hashUploads(): boolean;
+  /** Request latency for metrics (undefined when metrics are off). */
+  observeRequest: ((request: string, seconds: number) => void) | undefined;
   /** log.hostPaths: add host paths to transfer records. */
   hostPaths(): boolean;
   /** The FileSystem for a user's root (shared by that user's sessions). */
@@ -38,8 +40,11 @@ export interface ConnectionEnv {
   /** Called once authenticated; false refuses the login (e.g. too many sessions). */
   admit(user: UserRecord, remoteIp: string): string | null;
   released(user: UserRecord): void;
-  authFailed(ip: string): void;
-  authSucceeded(ip: string): void;
+  /** A failed login; returns a penalty in seconds when the source is now blocked. */
+  authFailed(conn: ClientConnection): number;
+  authSucceeded(conn: ClientConnection): void;
+  /** The user's allowFrom check. */
+  sourceAllowed(user: UserRecord, ip: string): boolean;
   /** Set by the server on shutdown: finish, then end. */
   draining(): boolean;
 }
@@ -140,17 +145,25 @@ export class ClientConnection {
     const fail = (reason: AuthFailureReason, counted = true) => {
       if (counted) this.#attempts++;
       env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason, attempt: this.#attempts });
-      if (counted) env.authFailed(this.ip);
+      const penalty = counted ? env.authFailed(this) : 0;
+      if (penalty > 0) {
+        env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: username, what: 'login', why: 'penalty', detail: `${this.#attempts} failed logins; ${this.ip} refused for ${penalty}s` });
+        this.#closeReason = 'penalty';
+        ctx.reject([...AUTH_METHODS]);
+        this.end();
+        return;
+      }
       if (this.#attempts >= limits.maxAuthTries) {
         env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: 'too-many-attempts', attempt: this.#attempts });
         this.#closeReason = 'too many authentication failures';
-        ctx.reject([...AUTH_METHODS]);
+        // Disconnect instead of answering, as sshd does: the client cannot try a seventh time.
         this.end();
         return;
       }
       ctx.reject([...AUTH_METHODS]);
     };
     const succeed = (user: UserRecord, extra: { keyType?: string; keyFingerprint?: string } = {}) => {
+      if (!env.sourceAllowed(user, this.ip)) return fail('source-not-allowed');
       const refusal = env.admit(user, this.ip);
       if (refusal) {
         env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'login', why: refusal });
@@ -160,7 +173,7 @@ export class ClientConnection {
         return;
       }
       this.user = user;
-      env.authSucceeded(this.ip);
+      env.authSucceeded(this);
       env.audit.emit({ event: 'auth.success', remote: this.remote, sessionId: this.sessionId, user: user.username, method, ...extra });
       ctx.accept();
     };
@@ -261,6 +274,7 @@ export class ClientConnection {
       umask: user.umask,
       hashUploads: this.env.hashUploads(),
       hostRoot: this.env.hostPaths() ? user.root : undefined,
+      observeRequest: this.env.observeRequest,
       ownerName: user.username,
       groupName: user.group ?? user.username,
     });

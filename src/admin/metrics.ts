@@ -1,0 +1,64 @@
+/**
+ * Prometheus metrics derived from the audit events (one source of truth), plus request latency
+ * observed by the SFTP sessions. Registry per server instance: nothing global.
+ */
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+import type { AuditRecord, AuditSink } from '../audit/events.js';
+
+export class Metrics implements AuditSink {
+  readonly registry = new Registry();
+  readonly #sessions = new Gauge({ name: 'sftp_sessions', help: 'Authenticated SSH sessions now open', registers: [this.registry] });
+  readonly #logins = new Counter({ name: 'sftp_logins_total', help: 'Login attempts by outcome', labelNames: ['outcome', 'method'], registers: [this.registry] });
+  readonly #bytes = new Counter({ name: 'sftp_bytes_total', help: 'File bytes moved, by direction', labelNames: ['direction'], registers: [this.registry] });
+  readonly #files = new Counter({ name: 'sftp_files_total', help: 'Closed file transfers, by direction and status', labelNames: ['direction', 'status'], registers: [this.registry] });
+  readonly #refusals = new Counter({ name: 'sftp_refusals_total', help: 'Refused channels, requests and connections, by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly #mutations = new Counter({ name: 'sftp_mutations_total', help: 'Filesystem changes by kind and outcome', labelNames: ['kind', 'ok'], registers: [this.registry] });
+  readonly #latency = new Histogram({
+    name: 'sftp_request_duration_seconds',
+    help: 'SFTP request latency by request name',
+    labelNames: ['request'],
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+
+  constructor(opts: { defaults?: boolean } = {}) {
+    if (opts.defaults !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  write(r: AuditRecord): void {
+    switch (r.event) {
+      case 'auth.success':
+        this.#logins.inc({ outcome: 'success', method: r.method });
+        return;
+      case 'auth.failure':
+        if (!r.probe) this.#logins.inc({ outcome: r.reason, method: r.method });
+        return;
+      case 'session.open':
+        this.#sessions.inc();
+        return;
+      case 'session.close':
+        this.#sessions.dec();
+        return;
+      case 'request.refused':
+        this.#refusals.inc({ reason: r.why });
+        return;
+      case 'transfer':
+        if (r.bytesWritten) this.#bytes.inc({ direction: 'upload' }, r.bytesWritten);
+        if (r.bytesRead) this.#bytes.inc({ direction: 'download' }, r.bytesRead);
+        this.#files.inc({ direction: r.direction, status: r.status });
+        return;
+      case 'mkdir': case 'rmdir': case 'remove': case 'rename': case 'symlink': case 'link': case 'setstat': case 'copy':
+        this.#mutations.inc({ kind: r.event, ok: String(r.ok) });
+        return;
+      default:
+    }
+  }
+
+  observeRequest(request: string, seconds: number): void {
+    this.#latency.observe({ request }, seconds);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}
