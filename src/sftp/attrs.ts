@@ -75,7 +75,8 @@ export class WireReader {
     this.#need(8);
     const v = this.buf.readBigUInt64BE(this.#p);
     this.#p += 8;
-    return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new SftpStatusError('BAD_MESSAGE', undefined, 'uint64 beyond 2^53');
+    return Number(v);
   }
   bytes(): Buffer {
     const n = this.u32();

@@ -96,6 +96,7 @@ export class SftpSession {
   readonly totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
   #inflight = 0;
   #closed = false;
+  #replyTail: Promise<void> = Promise.resolve();
   #idleWaiters: (() => void)[] = [];
   #readQueue: (() => void)[] = [];
   readonly #swapSymlink: boolean;
@@ -144,34 +145,57 @@ export class SftpSession {
     }
   }
 
-  #status(id: number, code: number, message?: string): void {
-    this.#send(() => this.#sftp.status(id, code, message ?? ''));
+  /**
+   * Reserves the next place in the reply order. Requests run concurrently, but replies leave in
+   * the order requests arrived, as from OpenSSH's sequential sftp-server: OpenSSH's own client
+   * (scp, `get -a`) truncates a download whose READ replies come back reordered.
+   */
+  #slot(): (reply: Reply) => void {
+    const previous = this.#replyTail;
+    let release!: () => void;
+    this.#replyTail = new Promise<void>((r) => (release = r));
+    return (reply) => {
+      void previous.then(() => {
+        this.#send(reply);
+        release();
+      });
+    };
+  }
+
+  /** Answers a request that never reaches #run (unknown extension), in order. */
+  #answer(id: number, code: number, message: string): void {
+    this.totals.requests++;
+    this.#slot()(() => this.#sftp.status(id, code, message));
   }
 
   /** Runs one request: policy, in-flight cap, one reply, errors mapped in one place. */
-  #run(id: number, request: RequestName, fn: () => Promise<void>, opts: { writes?: boolean; quiet?: boolean } = {}): void {
+  #run(id: number, request: RequestName, fn: () => Promise<Reply>, opts: { writes?: boolean } = {}): void {
     this.totals.requests++;
     this.onActivity();
+    const reply = this.#slot();
     if (this.#inflight >= this.#o.limits.maxRequestsInFlight) {
       this.totals.errors++;
       this.#emit({ event: 'request.refused', what: request, why: 'too-many-requests', detail: `more than ${this.#o.limits.maxRequestsInFlight} requests in flight` });
-      this.#status(id, STATUS.FAILURE, 'Too many outstanding requests');
+      reply(() => this.#sftp.status(id, STATUS.FAILURE, 'Too many outstanding requests'));
       return;
     }
     this.#inflight++;
     const started = this.#o.observeRequest ? process.hrtime.bigint() : 0n;
     const work = async () => {
       this.#o.policy.check(request, opts.writes ? { writes: true } : {});
-      await fn();
+      return fn();
     };
     work()
-      .catch((err: unknown) => {
-        if (err instanceof ConnectionDrop) return this.onDrop(err.message);
+      .then(reply, (err: unknown) => {
+        if (err instanceof ConnectionDrop) {
+          reply(() => undefined);
+          return this.onDrop(err.message);
+        }
         const st = statusOf(err);
         if (st.name !== 'EOF') this.totals.errors++;
         if (err instanceof SftpStatusError && st.name === 'PERMISSION_DENIED' && err.reason)
           this.#emit({ event: 'request.refused', what: request, why: 'policy', detail: err.reason });
-        this.#status(id, st.code, st.message);
+        reply(() => this.#sftp.status(id, st.code, st.message));
       })
       .finally(() => {
         if (this.#o.observeRequest) this.#o.observeRequest(request, Number(process.hrtime.bigint() - started) / 1e9);
@@ -219,7 +243,7 @@ export class SftpSession {
   #bind(): void {
     const s = this.#sftp;
     const fs = this.#o.fs;
-    const ok = (id: number) => this.#status(id, STATUS.OK, STATUS_MESSAGES.OK);
+    const ok = (id: number): Reply => () => s.status(id, STATUS.OK, STATUS_MESSAGES.OK);
 
     s.on('OPEN', (id: number, filename: string, pflags: number, attrs: Partial<WireAttrs>) => {
       const flags: OpenFlags = {
@@ -244,13 +268,14 @@ export class SftpSession {
           await file.close().catch(() => undefined);
           throw e;
         }
-        this.#send(() => s.handle(id, handle));
+        return () => s.handle(id, handle);
       }, { writes });
     });
 
     s.on('READ', (id: number, handle: Buffer, offset: number, len: number) => {
       this.#run(id, 'read', async () => {
         const h = this.#file(handle);
+        checkOffset(offset, 0);
         await this.#readSlot();
         const want = Math.max(0, Math.min(len, MAX_READ));
         let data: Buffer;
@@ -264,13 +289,14 @@ export class SftpSession {
         if (data.length === 0) throw new SftpStatusError('EOF');
         h.stats.read(offset, data.length);
         this.totals.bytesOut += data.length;
-        this.#send(() => s.data(id, data));
+        return () => s.data(id, data);
       });
     });
 
     s.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
       this.#run(id, 'write', async () => {
         const h = this.#file(handle);
+        checkOffset(offset, data.length);
         h.stats.writing(offset, data);
         try {
           await h.file.write(offset, data);
@@ -281,7 +307,7 @@ export class SftpSession {
         }
         h.stats.wrote(offset, data.length);
         this.totals.bytesIn += data.length;
-        ok(id);
+        return ok(id);
       });
     });
 
@@ -304,14 +330,14 @@ export class SftpSession {
           }
           this.#finishTransfer(h, 'complete');
         }
-        ok(id);
+        return ok(id);
       });
     });
 
     s.on('FSTAT', (id: number, handle: Buffer) => {
       this.#run(id, 'fstat', async () => {
         const st = await this.#file(handle).file.fstat();
-        this.#send(() => s.attrs(id, toWire(st)));
+        return () => s.attrs(id, toWire(st));
       });
     });
 
@@ -320,7 +346,7 @@ export class SftpSession {
         const h = this.#file(handle);
         const a = this.#checkOwnership(fromClient(attrs));
         await this.#mutation({ event: 'setstat', path: h.path, changes: describe(a) }, h.file.fsetstat(a));
-        ok(id);
+        return ok(id);
       });
     });
 
@@ -329,7 +355,7 @@ export class SftpSession {
         this.#run(id, request, async () => {
           const path = this.#path(p);
           const st = follow ? await fs.stat(path) : await fs.lstat(path);
-          this.#send(() => s.attrs(id, toWire(st)));
+          return () => s.attrs(id, toWire(st));
         });
       });
     statLike('STAT', 'stat', true);
@@ -340,7 +366,7 @@ export class SftpSession {
         const path = this.#path(p);
         const a = this.#checkOwnership(fromClient(attrs));
         await this.#mutation({ event: 'setstat', path, changes: describe(a) }, fs.setstat(path, a));
-        ok(id);
+        return ok(id);
       });
     });
 
@@ -355,21 +381,24 @@ export class SftpSession {
           await dir.close().catch(() => undefined);
           throw e;
         }
-        this.#send(() => s.handle(id, handle));
+        return () => s.handle(id, handle);
       });
     });
 
     s.on('READDIR', (id: number, handle: Buffer) => {
       this.#run(id, 'readdir', async () => {
         const h = this.#dir(handle);
-        const entries = await h.dir.next(READDIR_BATCH);
-        if (entries.length === 0) throw new SftpStatusError('EOF');
         const now = Date.now();
-        const names = entries
-          .filter((e): e is { name: string; stat: FileStat } => e.stat !== null)
-          .map((e) => ({ filename: e.name, longname: longname(e.name, e.stat, this.#owner, this.#group, now), attrs: toWire(e.stat) }));
-        if (names.length === 0) throw new SftpStatusError('EOF');
-        this.#send(() => s.name(id, names));
+        // Entries that vanished between listing and stat are skipped; a batch of only those is not the end.
+        for (;;) {
+          const entries = await h.dir.next(READDIR_BATCH);
+          if (entries.length === 0) throw new SftpStatusError('EOF');
+          const names = entries
+            .filter((e): e is { name: string; stat: FileStat } => e.stat !== null)
+            .map((e) => ({ filename: e.name, longname: longname(e.name, e.stat, this.#owner, this.#group, now), attrs: toWire(e.stat) }));
+          if (names.length === 0) continue;
+          return () => s.name(id, names);
+        }
       });
     });
 
@@ -377,7 +406,7 @@ export class SftpSession {
       this.#run(id, 'remove', async () => {
         const path = this.#path(p);
         await this.#mutation({ event: 'remove', path }, fs.remove(path));
-        ok(id);
+        return ok(id);
       });
     });
 
@@ -387,7 +416,7 @@ export class SftpSession {
         const a = fromClient(attrs);
         const mode = ((a.mode ?? 0o777) & 0o777) & ~this.#o.umask;
         await this.#mutation({ event: 'mkdir', path, mode: '0' + mode.toString(8) }, fs.mkdir(path, mode));
-        ok(id);
+        return ok(id);
       });
     });
 
@@ -395,14 +424,14 @@ export class SftpSession {
       this.#run(id, 'rmdir', async () => {
         const path = this.#path(p);
         await this.#mutation({ event: 'rmdir', path }, fs.rmdir(path));
-        ok(id);
+        return ok(id);
       });
     });
 
     s.on('REALPATH', (id: number, p: string) => {
       this.#run(id, 'realpath', async () => {
         const real = await fs.realpath(this.#path(p));
-        this.#send(() => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]));
+        return () => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]);
       });
     });
 
@@ -410,14 +439,14 @@ export class SftpSession {
       this.#run(id, 'rename', async () => {
         const [a, b] = [this.#path(from), this.#path(to)];
         await this.#mutation({ event: 'rename', from: a, to: b, overwrite: false }, fs.rename(a, b, false));
-        ok(id);
+        return ok(id);
       });
     });
 
     s.on('READLINK', (id: number, p: string) => {
       this.#run(id, 'readlink', async () => {
         const target = await fs.readlink(this.#path(p));
-        this.#send(() => s.name(id, [{ filename: target, longname: target, attrs: {} as WireAttrs }]));
+        return () => s.name(id, [{ filename: target, longname: target, attrs: {} as WireAttrs }]);
       });
     });
 
@@ -428,7 +457,7 @@ export class SftpSession {
         if (target.includes('\0')) throw new SftpStatusError('BAD_MESSAGE', undefined, 'NUL byte in symlink target');
         if (Buffer.byteLength(target) > MAX_PATH) throw new SftpStatusError('BAD_MESSAGE', undefined, 'symlink target too long');
         await this.#mutation({ event: 'symlink', path, target }, fs.symlink(target, path));
-        ok(id);
+        return ok(id);
       });
     });
 
@@ -447,16 +476,16 @@ export class SftpSession {
     const s = this.#sftp;
     const fs = this.#o.fs;
     const r = new WireReader(data);
-    const ok = () => this.#status(id, STATUS.OK, STATUS_MESSAGES.OK);
-    const reply = (buf: Buffer) => this.#send(() => s.extendedReply(id, buf));
-    const vfsReply = (v: Awaited<ReturnType<FileSystem['statvfs']>>) =>
+    const ok = (): Reply => () => s.status(id, STATUS.OK, STATUS_MESSAGES.OK);
+    const reply = (buf: Buffer): Reply => () => s.extendedReply(id, buf);
+    const vfsReply = (v: Awaited<ReturnType<FileSystem['statvfs']>>): Reply =>
       reply(new WireWriter().u64(v.bsize).u64(v.frsize).u64(v.blocks).u64(v.bfree).u64(v.bavail).u64(v.files).u64(v.ffree).u64(v.favail).u64(v.fsid).u64(v.flag).u64(v.namemax).toBuffer());
     switch (name.replace(/@openssh\.com$/, '')) {
       case 'posix-rename':
         return this.#run(id, 'posix-rename', async () => {
           const [a, b] = [this.#path(r.string()), this.#path(r.string())];
           await this.#mutation({ event: 'rename', from: a, to: b, overwrite: true }, fs.rename(a, b, true));
-          ok();
+          return ok();
         });
       case 'statvfs':
         return this.#run(id, 'statvfs', async () => vfsReply(await fs.statvfs(this.#path(r.string()))));
@@ -466,28 +495,28 @@ export class SftpSession {
         return this.#run(id, 'hardlink', async () => {
           const [a, b] = [this.#path(r.string()), this.#path(r.string())];
           await this.#mutation({ event: 'link', from: a, to: b }, fs.link(a, b));
-          ok();
+          return ok();
         });
       case 'fsync':
         return this.#run(id, 'fsync', async () => {
           await this.#file(r.bytes()).file.fsync();
-          ok();
+          return ok();
         });
       case 'lsetstat':
         return this.#run(id, 'lsetstat', async () => {
           const path = this.#path(r.string());
           const a = this.#checkOwnership(r.attrs());
           await this.#mutation({ event: 'setstat', path, changes: describe(a) }, fs.lsetstat(path, a));
-          ok();
+          return ok();
         });
       case 'limits':
         return this.#run(id, 'limits', async () => {
-          reply(new WireWriter().u64(MAX_PACKET).u64(MAX_READ).u64(MAX_READ).u64(Math.max(0, this.#o.limits.maxHandles - this.#handles.size)).toBuffer());
+          return reply(new WireWriter().u64(MAX_PACKET).u64(MAX_READ).u64(MAX_READ).u64(Math.max(0, this.#o.limits.maxHandles - this.#handles.size)).toBuffer());
         });
       case 'expand-path':
         return this.#run(id, 'expand-path', async () => {
           const real = await fs.realpath(this.#expandTilde(r.string()));
-          this.#send(() => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]));
+          return () => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]);
         });
       case 'copy-data':
         return this.#run(id, 'copy-data', async () => {
@@ -496,6 +525,8 @@ export class SftpSession {
           const length = r.u64();
           const dst = this.#file(r.bytes());
           const writeOffset = r.u64();
+          checkOffset(readOffset, length);
+          checkOffset(writeOffset, length);
           if (!src.stats.flags.read) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'copy-data source not open for reading');
           if (!dst.stats.flags.write) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'copy-data target not open for writing');
           let copied: number;
@@ -510,14 +541,14 @@ export class SftpSession {
           src.stats.read(readOffset, copied);
           dst.stats.wrote(writeOffset, copied);
           this.#emit({ event: 'copy', from: src.path, to: dst.path, bytes: copied, ok: true });
-          ok();
+          return ok();
         });
       case 'home-directory':
         return this.#run(id, 'home-directory', async () => {
           const who = r.string();
           if (who !== '' && who !== this.#o.user) throw new SftpStatusError('FAILURE', undefined, `home-directory of another user (${who})`);
           const home = this.#o.startDirectory;
-          this.#send(() => s.name(id, [{ filename: home, longname: home, attrs: {} as WireAttrs }]));
+          return () => s.name(id, [{ filename: home, longname: home, attrs: {} as WireAttrs }]);
         });
       case 'users-groups-by-id':
         return this.#run(id, 'users-groups-by-id', async () => {
@@ -535,12 +566,11 @@ export class SftpSession {
           for (const u of uids) users.string(u === myUid ? this.#o.ownerName : '');
           const groups = new WireWriter();
           for (const g of gids) groups.string(g === myGid ? this.#o.groupName : '');
-          reply(new WireWriter().string(users.toBuffer()).string(groups.toBuffer()).toBuffer());
+          return reply(new WireWriter().string(users.toBuffer()).string(groups.toBuffer()).toBuffer());
         });
       default:
-        this.totals.requests++;
         this.#emit({ event: 'request.refused', what: `extended:${name.slice(0, 100)}`, why: 'unsupported' });
-        this.#status(id, STATUS.OP_UNSUPPORTED, STATUS_MESSAGES.OP_UNSUPPORTED);
+        this.#answer(id, STATUS.OP_UNSUPPORTED, STATUS_MESSAGES.OP_UNSUPPORTED);
     }
   }
 
@@ -596,6 +626,13 @@ export class SftpSession {
         this.#finishTransfer(h, 'incomplete');
       }),
     );
+  }
+}
+
+/** ssh2 decodes uint64 offsets into doubles: anything past 2^53 is not the offset the client sent. */
+function checkOffset(offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(offset + length)) {
+    throw new SftpStatusError('BAD_MESSAGE', undefined, `offset ${offset} is beyond 2^53`);
   }
 }
 

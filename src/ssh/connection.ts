@@ -291,7 +291,16 @@ export class ClientConnection {
       this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: e.kind, message: (e.message ?? `packet type ${e.type ?? '?'}`).slice(0, 300) });
     });
     // ssh2 never closes the channel on the client's EOF; without this OpenSSH's `quit` hangs.
-    sftp.on('end', () => sftp.end());
+    // An exit-status first: OpenSSH's ssh exits 255 without one, and scp then reports failure.
+    sftp.on('end', () => {
+      const internals = sftp as unknown as { _protocol?: { exitStatus(id: number, code: number): void }; outgoing?: { id: number; state: string } };
+      try {
+        if (internals.outgoing?.state === 'open') internals._protocol?.exitStatus(internals.outgoing.id, 0);
+      } catch {
+        /* channel already closing */
+      }
+      sftp.end();
+    });
     sftp.on('close', () => {
       void this.#endSftp(session);
     });
