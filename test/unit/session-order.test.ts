@@ -40,7 +40,7 @@ function fakeSftp(replies: { kind: string; id: number; handle?: Buffer }[]): SFT
 
 describe('SFTP session reply order', () => {
   it('replies leave in the order requests arrived, even when later requests finish first', async () => {
-    const replies: { kind: string; id: number }[] = [];
+    const replies: { kind: string; id: number; handle?: Buffer }[] = [];
     const sftp = fakeSftp(replies);
     let releaseFirst!: () => void;
     const gates = new Map<number, Promise<void>>([[0, new Promise<void>((r) => (releaseFirst = r))]]);
