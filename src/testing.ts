@@ -3,7 +3,8 @@
  * and a generated host key, observable through its audit events. Nothing here is module-global:
  * every instance owns its directory, keys, users and events.
  */
-import { mkdir, readFile, writeFile, stat, readdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, stat, readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { dirname, join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { dir as tmpDir } from 'tmp-promise';
@@ -80,6 +81,10 @@ export interface TestServer extends TestUser, AsyncDisposable {
   close(): Promise<void>;
 }
 
+function removeDeep(path: string): Promise<void> {
+  return new Promise((resolve) => execFile('rm', ['-rf', '--one-file-system', path], () => resolve()));
+}
+
 /** Maps a virtual path onto the root lexically (fixtures are the test author's own, not hostile). */
 function hostPath(root: string, vpath: string): string {
   return join(root, posix.normalize('/' + vpath));
@@ -115,7 +120,9 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     let root = u.root;
     if (!root) {
       const t = await tmpDir({ unsafeCleanup: true, prefix: 'sftp-chroot-test-' });
-      cleanups.push(() => t.cleanup());
+      const path = t.path;
+      // Node's recursive rm gives up on trees deeper than PATH_MAX (a client can make one); rm(1) walks with *at calls.
+      cleanups.push(() => t.cleanup().catch(() => removeDeep(path)));
       root = t.path;
     }
     if (u.files) await writeTree(root, u.files);
@@ -173,7 +180,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       await server.close();
       await audit.close();
       await events.close();
-      for (const c of cleanups) await c().catch(() => rm(main.root, { recursive: true, force: true }));
+      for (const c of cleanups) await c().catch(() => undefined);
     })());
 
   return {

@@ -13,8 +13,10 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function startDaemon(args: string[], cwd: string, timeoutMs = 15000): Promise<Daemon> {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** `wrap` runs the daemon under another command, e.g. ['prlimit', '--nofile=64:64', '--']. */
+export function startDaemon(args: string[], cwd: string, timeoutMs = 15000, wrap: string[] = []): Promise<Daemon> {
+  const argv = [...wrap, process.execPath, CLI, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));

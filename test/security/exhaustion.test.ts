@@ -1,0 +1,118 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { createConnection, type Socket } from 'node:net';
+import { mkdirSync, writeFileSync, symlinkSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { startTestServer, type TestServer } from '../../src/testing.js';
+import { connect, type SftpClient } from '../helpers/sftp-client.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer({
+    files: { 'f.txt': 'hello', 'big/': null },
+    config: { limits: { loginGraceSeconds: 2, maxStartups: '20:50:40', maxConnectionsPerSource: 1000, maxConnections: 1000 } },
+  });
+  for (let i = 0; i < 20_000; i++) writeFileSync(join(s.root, 'big', `entry-${String(i).padStart(6, '0')}`), '');
+});
+afterAll(async () => {
+  await s.close();
+});
+
+/** A bystander that must keep getting correct answers while the server is under attack. */
+async function bystander(c: SftpClient): Promise<void> {
+  expect(String(await c.readFile('/f.txt'))).toBe('hello');
+  expect(await c.realpath('.')).toBe('/');
+}
+
+describe('exhaustion: the server keeps serving everyone else with bounded memory', () => {
+  it('two hundred concurrent sessions each get correct answers', async () => {
+    const clients = await Promise.all(Array.from({ length: 200 }, () => connect(s)));
+    try {
+      const results = await Promise.all(clients.map((c) => c.readFile('/f.txt').then(String)));
+      expect(new Set(results)).toEqual(new Set(['hello']));
+    } finally {
+      await Promise.all(clients.map((c) => c.end()));
+    }
+  });
+
+  it('connections that never authenticate are refused beyond maxStartups and closed after the grace time', async () => {
+    const c = await connect(s);
+    const sockets: Socket[] = [];
+    const closed: Promise<void>[] = [];
+    for (let i = 0; i < 60; i++) {
+      const sock = createConnection({ host: '127.0.0.1', port: s.port });
+      sock.on('error', () => undefined);
+      sock.on('data', () => undefined);
+      closed.push(new Promise((r) => sock.on('close', () => r())));
+      sockets.push(sock);
+      // Send an ident and stall: counted as an unauthenticated startup.
+      sock.write('SSH-2.0-stall\r\n');
+    }
+    await bystander(c);
+    await Promise.race([Promise.all(closed), new Promise((_, rej) => setTimeout(() => rej(new Error('not all closed')), 8000))]);
+    const refused = s.events.filter((e) => e.event === 'request.refused' && e.why === 'too-many-startups');
+    expect(refused.length).toBeGreaterThanOrEqual(20);
+    expect(s.events.filter((e) => e.event === 'request.refused' && e.why === 'login-grace-exceeded').length).toBeGreaterThan(0);
+    await bystander(c);
+    await c.end();
+  });
+
+  it('listing a 20,000-entry directory is sent in batches while another session is served', async () => {
+    const a = await connect(s);
+    const b = await connect(s);
+    const before = process.memoryUsage().rss;
+    const listing = a.list('/big');
+    await bystander(b);
+    const names = await listing;
+    expect(names.filter((n) => n.filename.startsWith('entry-'))).toHaveLength(20_000);
+    expect(process.memoryUsage().rss - before).toBeLessThan(200 * 1024 * 1024);
+    await Promise.all([a.end(), b.end()]);
+  });
+
+  it('a tree deeper than the path limit and long symlink chains end in clear statuses', async () => {
+    const c = await connect(s);
+    let path = '';
+    let failed: unknown;
+    for (let i = 0; i < 1200; i++) {
+      path += '/dddd';
+      try {
+        await c.mkdir(path);
+      } catch (e) {
+        failed = e;
+        break;
+      }
+    }
+    expect(failed).toMatchObject({ code: 5 }); // BAD_MESSAGE: path too long
+    // A chain of 60 symlinks: the kernel's 40-link limit answers, the session lives on.
+    mkdirSync(join(s.root, 'chain'));
+    for (let i = 0; i < 60; i++) symlinkSync(`l${i + 1}`, join(s.root, 'chain', `l${i}`));
+    writeFileSync(join(s.root, 'chain', 'l60'), 'end');
+    await expect(c.stat('/chain/l0')).rejects.toMatchObject({ code: 2 });
+    expect(String(await c.readFile('/chain/l40'))).toBe('end');
+    // Exponential expansion l1→l0/l0 … is bounded by the same limit.
+    mkdirSync(join(s.root, 'exp'));
+    mkdirSync(join(s.root, 'exp', 'x'));
+    symlinkSync('x', join(s.root, 'exp', 'e0'));
+    for (let i = 1; i < 30; i++) symlinkSync(`e${i - 1}/../e${i - 1}`, join(s.root, 'exp', `e${i}`));
+    await expect(c.stat('/exp/e29')).rejects.toMatchObject({ code: 2 });
+    await bystander(c);
+    await c.end();
+  });
+
+  it('thousands of open requests without reading replies are bounded by the in-flight cap', async () => {
+    const c = await connect(s);
+    writeFileSync(join(s.root, 'r.bin'), randomBytes(4 * 1024 * 1024));
+    const handle = await c.open('/r.bin', 1);
+    const results = await Promise.allSettled(Array.from({ length: 3000 }, (_, i) => c.read(handle, (i % 16) * 261120, 261120)));
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused.length).toBeGreaterThan(0); // beyond maxRequestsInFlight: FAILURE "Too many outstanding requests"
+    expect(s.events.some((e) => e.event === 'request.refused' && e.why === 'too-many-requests')).toBe(true);
+    await c.close(handle);
+    await bystander(c);
+    await c.end();
+  });
+
+  it('the 20,000 fixture entries are still there (nothing was lost to the listing)', () => {
+    expect(readdirSync(join(s.root, 'big'))).toHaveLength(20_000);
+  });
+});
