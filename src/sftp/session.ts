@@ -97,8 +97,11 @@ export class SftpSession {
   #inflight = 0;
   #closed = false;
   #replyTail: Promise<void> = Promise.resolve();
+  /** close() has begun: in-flight requests finish, parked READs give up. */
+  #ending = false;
   #idleWaiters: (() => void)[] = [];
   #readQueue: (() => void)[] = [];
+  #readReserved = 0;
   readonly #swapSymlink: boolean;
   /** Fires on every request (idle timers). */
   onActivity: () => void = () => {};
@@ -109,6 +112,8 @@ export class SftpSession {
     this.#sftp = sftp;
     this.#o = opts;
     this.#swapSymlink = !SSH2_SWAPS.test(opts.clientIdent) && OPENSSH_ORDER.test(opts.clientIdent);
+    // The client read what was queued for it: parked READs may go on.
+    sftp.on('drain', () => this.#releaseReads());
     this.#bind();
   }
 
@@ -182,6 +187,7 @@ export class SftpSession {
     this.#inflight++;
     const started = this.#o.observeRequest ? process.hrtime.bigint() : 0n;
     const work = async () => {
+      if (this.#closed) throw new SftpStatusError('CONNECTION_LOST', undefined, 'session closed');
       this.#o.policy.check(request, opts.writes ? { writes: true } : {});
       return fn();
     };
@@ -276,20 +282,40 @@ export class SftpSession {
       this.#run(id, 'read', async () => {
         const h = this.#file(handle);
         checkOffset(offset, 0);
-        await this.#readSlot();
         const want = Math.max(0, Math.min(len, MAX_READ));
+        await this.#reserveRead(want);
+        let reserved = true;
+        const release = () => {
+          if (reserved) {
+            reserved = false;
+            this.#releaseRead(want);
+          }
+        };
         let data: Buffer;
         try {
+          // Released because the session closed: nobody is left to read the data.
+          if (this.#ending) throw new SftpStatusError('CONNECTION_LOST', undefined, 'session closed');
           data = await h.file.read(offset, want);
         } catch (e) {
+          release();
           const st = statusOf(e);
-          h.stats.failed(st.name, st.message);
+          if (!(e instanceof SftpStatusError)) h.stats.failed(st.name, st.message);
           throw e;
         }
-        if (data.length === 0) throw new SftpStatusError('EOF');
+        if (data.length === 0) {
+          release();
+          throw new SftpStatusError('EOF');
+        }
         h.stats.read(offset, data.length);
         this.totals.bytesOut += data.length;
-        return () => s.data(id, data);
+        // The reservation ends when the reply is handed to ssh2 (from then on outgoingBytes() counts it).
+        return () => {
+          try {
+            s.data(id, data);
+          } finally {
+            release();
+          }
+        };
       });
     });
 
@@ -585,14 +611,22 @@ export class SftpSession {
     return this.#path(p);
   }
 
-  /** READ backpressure: wait while too many reply bytes sit in ssh2's outgoing queue. */
-  #readSlot(): Promise<void> {
-    const queued = this.#sftp.outgoingBytes?.() ?? 0;
-    if (queued <= this.#o.limits.maxInflightBytes) return Promise.resolve();
-    return new Promise((resolve) => {
-      if (this.#readQueue.length === 0) this.#sftp.once('drain', () => this.#releaseReads());
-      this.#readQueue.push(resolve);
-    });
+  /**
+   * READ backpressure: bytes of READs being served plus reply bytes waiting for the client's window
+   * stay under maxInflightBytes; beyond it READs wait (one is always allowed, so progress is certain).
+   */
+  async #reserveRead(len: number): Promise<void> {
+    const cap = this.#o.limits.maxInflightBytes;
+    for (;;) {
+      const queued = this.#sftp.outgoingBytes?.() ?? 0;
+      if (this.#ending || (queued <= cap && (this.#readReserved === 0 || this.#readReserved + len + queued <= cap))) break;
+      await new Promise<void>((resolve) => this.#readQueue.push(resolve));
+    }
+    this.#readReserved += len;
+  }
+  #releaseRead(len: number): void {
+    this.#readReserved -= len;
+    this.#releaseReads();
   }
   #releaseReads(): void {
     for (const r of this.#readQueue.splice(0)) r();
@@ -608,15 +642,19 @@ export class SftpSession {
 
   /** Waits (bounded) for in-flight requests, then closes every handle; open files become `incomplete`. */
   async close(waitMs = 2000): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#ending) return;
+    // READs parked for backpressure will never be read by anyone: let them fail at once.
+    this.#ending = true;
+    this.#releaseReads();
     if (this.#inflight > 0) {
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((r) => this.#idleWaiters.push(r)),
-        new Promise<void>((r) => setTimeout(r, waitMs).unref()),
+        new Promise<void>((r) => (timer = setTimeout(r, waitMs))),
       ]);
+      clearTimeout(timer);
     }
     this.#closed = true;
-    this.#releaseReads();
     const handles = [...this.#handles.values()];
     this.#handles.clear();
     await Promise.all(
