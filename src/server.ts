@@ -2,7 +2,7 @@
  * Assembles a running server from a validated config: host keys, audit sinks, authenticator,
  * one jail per root, the ssh2 protocol server and our own TCP listener (for pre-SSH timeouts).
  */
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
 import { mkdir } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import type { ServerConfig, UserRecord } from './config/load.js';
@@ -19,6 +19,7 @@ import { Metrics } from './admin/metrics.js';
 import { startAdmin } from './admin/http.js';
 import * as native from './jail/native.js';
 import type { FileSystem } from './sftp/handler.js';
+import { readProxyHeader } from './ssh/proxy-protocol.js';
 
 const { Server: SshServer } = ssh2;
 
@@ -117,6 +118,11 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     }
   };
   buildAllowLists(config);
+  const buildProxyTrusted = (c: ServerConfig) => {
+    const bl = parseAllowFrom(c.listen.proxyTrusted);
+    return bl instanceof Error ? (parseAllowFrom([]) as BlockList) : bl;
+  };
+  let proxyTrusted = buildProxyTrusted(config);
 
   const jailFor = (user: UserRecord): FileSystem => {
     let jail = jails.get(user.root);
@@ -187,17 +193,52 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
-    const remote = formatRemote(socket.remoteAddress, socket.remotePort);
-    const ip = socket.remoteAddress ?? 'unknown';
+    const peer = formatRemote(socket.remoteAddress, socket.remotePort);
     if (draining) {
       socket.destroy();
       return;
     }
     if (sockets.size > config.limits.maxConnections) {
-      audit.emit({ event: 'request.refused', remote, what: 'connection', why: 'too-many-connections', detail: `more than ${config.limits.maxConnections} connections` });
+      audit.emit({ event: 'request.refused', remote: peer, what: 'connection', why: 'too-many-connections', detail: `more than ${config.limits.maxConnections} connections` });
       socket.destroy();
       return;
     }
+    const mode = config.listen.proxyProtocol;
+    if (mode === 'off') return admit(socket);
+    if (!addressAllowed(proxyTrusted, socket.remoteAddress ?? '')) {
+      // Only the load balancers may speak PROXY; in 'optional' mode anyone else is a direct client.
+      if (mode === 'optional') return admit(socket);
+      audit.emit({ event: 'request.refused', remote: peer, what: 'connection', why: 'proxy-untrusted', detail: 'PROXY protocol required and the peer is not in listen.proxyTrusted' });
+      socket.destroy();
+      return;
+    }
+    // Read before anything listens for 'data': the header never reaches ssh2, the bytes after it do.
+    readProxyHeader(socket, { mode, timeoutMs: config.limits.loginGraceSeconds * 1000 }).then(
+      (source) => {
+        if (socket.destroyed) return;
+        if (draining) {
+          socket.destroy();
+          return;
+        }
+        if (source) {
+          // The client's address becomes the connection's: ssh2's info.ip, the audit's remote, penalties, allowFrom.
+          Object.defineProperty(socket, 'remoteAddress', { value: source.ip, configurable: true });
+          Object.defineProperty(socket, 'remotePort', { value: source.port, configurable: true });
+          Object.defineProperty(socket, 'remoteFamily', { value: isIPv6(source.ip) ? 'IPv6' : 'IPv4', configurable: true });
+        }
+        admit(socket);
+      },
+      (err: Error) => {
+        if (!draining) audit.emit({ event: 'request.refused', remote: peer, what: 'connection', why: 'proxy-protocol', detail: err.message.slice(0, 300) });
+        socket.destroy();
+      },
+    );
+  });
+
+  /** Per-source admission and hand-over to ssh2, with the client's own address (after any PROXY header). */
+  function admit(socket: Socket): void {
+    const remote = formatRemote(socket.remoteAddress, socket.remotePort);
+    const ip = socket.remoteAddress ?? 'unknown';
     const refusal = defence.admitConnection(ip);
     if (refusal) {
       const until = defence.blockedUntil(ip);
@@ -230,7 +271,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
     if (typeof fd === 'number' && fd >= 0) socket.on('data', () => native.setQuickAck(fd));
     ssh.injectSocket(socket);
-  });
+  }
   tcp.on('error', (err) => audit.emit({ event: 'server.warning', message: `listener error: ${err.message}` }));
 
   await new Promise<void>((resolve, reject) => {
@@ -264,6 +305,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
       config = next;
       defence.update(defenceOptions(next));
       buildAllowLists(next);
+      proxyTrusted = buildProxyTrusted(next);
       auth = new Authenticator(next.users, next.passwordCost);
       // Jails of roots no one uses any more close once their last operation ends.
       const roots = new Set(next.users.map((u) => u.root));
@@ -279,14 +321,20 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
       closing ??= (async () => {
         draining = true;
         listening = false;
-        await new Promise<void>((resolve) => tcp.close(() => resolve()));
+        // tcp.close() calls back only when every connection is gone: end them first, await it last.
+        const stopped = new Promise<void>((resolve) => tcp.close(() => resolve()));
+        const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
         const deadline = Date.now() + (o.graceMs ?? 0);
-        while (Date.now() < deadline && [...connections].some((c) => c.busy)) await new Promise((r) => setTimeout(r, 50));
-        const waits = [...connections].map((c) => c.closed);
+        while (Date.now() < deadline && [...connections].some((c) => c.busy)) await sleep(50);
+        const waits = Promise.all([...connections].map((c) => c.closed));
         for (const c of connections) c.end('server shutdown');
-        for (const s of sockets) setTimeout(() => s.destroy(), 1000).unref();
-        await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 3000).unref())]);
+        // A client that stops reading never completes the close handshake: cut it after a second.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([waits, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);
+        clearTimeout(timer);
         for (const s of sockets) s.destroy();
+        await Promise.race([waits, sleep(0)]);
+        await stopped;
         for (const j of jails.values()) await j.close();
         jails.clear();
         await admin?.close();

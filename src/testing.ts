@@ -3,7 +3,7 @@
  * and a generated host key, observable through its audit events. Nothing here is module-global:
  * every instance owns its directory, keys, users and events.
  */
-import { mkdir, readFile, writeFile, stat, readdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { dirname, join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +15,7 @@ import type { ConfigInput } from './config/schema.js';
 import { EventLog } from './audit/memory-sink.js';
 import { describeHostKey, fingerprintOf, parseAuthorizedKey } from './ssh/keys.js';
 import type { HostKey } from './ssh/host-keys.js';
+import { RootFiles } from './testing/files.js';
 import { FaultInjector, type FaultOptions, type FaultOp, type Faults } from './testing/faults.js';
 import type { StatusName } from './errors.js';
 
@@ -102,19 +103,19 @@ async function writeTree(root: string, files: FixtureTree): Promise<void> {
   }
 }
 
-async function walk(root: string, rel = '/'): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(join(root, rel), { withFileTypes: true })) {
-    const v = posix.join(rel, e.name);
-    if (e.isDirectory()) out.push(v + '/', ...(await walk(root, v)));
-    else out.push(v);
+export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    return await start(opts, cleanups);
+  } catch (e) {
+    // A failed start leaves no temporary root behind.
+    for (const c of cleanups) await c().catch(() => undefined);
+    throw e;
   }
-  return out.sort();
 }
 
-export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
+async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[]): Promise<TestServer> {
   const userOpts = opts.users?.length ? opts.users : [opts];
-  const cleanups: (() => Promise<void>)[] = [];
   const users: TestUser[] = [];
   for (const [i, u] of userOpts.entries()) {
     let root = u.root;
@@ -171,7 +172,12 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   const server = await startServer({ ...config, warnings: [] }, { hostKeys: [hostKey], audit, wrapFileSystem: (fs) => faults.wrap(fs) });
 
   const main = users[0]!;
-  const rootOf = (user?: string) => (user ? users.find((u) => u.username === user) : main)?.root ?? main.root;
+  const files = new Map(users.map((u) => [u.username, new RootFiles(u.root)]));
+  const filesOf = (user?: string): RootFiles => {
+    const f = files.get(user ?? main.username);
+    if (!f) throw new TypeError(`no user "${user}" on this test server (have: ${[...files.keys()].join(', ')})`);
+    return f;
+  };
   const pub = parseAuthorizedKey(hostPair.public);
   const hostBlob = pub instanceof Error ? Buffer.alloc(0) : pub.blob;
   let closed: Promise<void> | undefined;
@@ -180,6 +186,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
       await server.close();
       await audit.close();
       await events.close();
+      for (const f of files.values()) await f.close();
       for (const c of cleanups) await c().catch(() => undefined);
     })());
 
@@ -201,14 +208,10 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
     events,
     faults: faults.faults,
     server,
-    readFile: (p, user) => readFile(hostPath(rootOf(user), p)),
-    writeFile: async (p, data, user) => {
-      const hp = hostPath(rootOf(user), p);
-      await mkdir(dirname(hp), { recursive: true });
-      await writeFile(hp, data);
-    },
-    exists: (p, user) => stat(hostPath(rootOf(user), p)).then(() => true, () => false),
-    tree: (user) => walk(rootOf(user)),
+    readFile: (p, user) => filesOf(user).readFile(p),
+    writeFile: (p, data, user) => filesOf(user).writeFile(p, data),
+    exists: (p, user) => filesOf(user).exists(p),
+    tree: (user) => filesOf(user).tree(),
     failNext: (op, status, o) => faults.failNext(op, status, o),
     close,
     [Symbol.asyncDispose]: close,

@@ -67,6 +67,20 @@ const hostPort = z.strictObject({
   port: z.number().int().min(0).max(65535).default(2222),
 });
 
+/** The SSH listener: host and port, plus the PROXY protocol (HAProxy and other TCP load balancers). */
+const listenSchema = hostPort.extend({
+  /** Read a PROXY protocol v1/v2 header before SSH: off, optional (header or not), required. */
+  proxyProtocol: z.enum(['off', 'optional', 'required']).default('off'),
+  /** Addresses (CIDR) allowed to send PROXY headers: the load balancers. */
+  proxyTrusted: z
+    .array(z.string())
+    .superRefine((list, ctx) => {
+      const r = parseAllowFrom(list);
+      if (r instanceof Error) ctx.addIssue({ code: 'custom', message: r.message });
+    })
+    .default(['127.0.0.0/8', '::1/128']),
+});
+
 export const logSchema = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** JSON log file (appended; reopened on SIGUSR1). Without it, JSON goes to stdout. */
@@ -112,7 +126,7 @@ export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   /** Instance name in every log record (default: the host name). */
   serverName: z.string().optional(),
-  listen: hostPort.prefault({}),
+  listen: listenSchema.prefault({}),
   hostKeys: z.array(z.string()).default([]),
   /** Where a host key is generated when hostKeys is empty. */
   keysDir: z.string().default('keys'),

@@ -299,7 +299,8 @@ export class SftpSession {
         } catch (e) {
           release();
           const st = statusOf(e);
-          if (!(e instanceof SftpStatusError)) h.stats.failed(st.name, st.message);
+          // A dropped connection is not a failed read: the transfer ends up `incomplete`.
+          if (!(e instanceof ConnectionDrop) && !this.#ending) h.stats.failed(st.name, st.message);
           throw e;
         }
         if (data.length === 0) {
@@ -328,7 +329,7 @@ export class SftpSession {
           await h.file.write(offset, data);
         } catch (e) {
           const st = statusOf(e);
-          h.stats.failed(st.name, st.message);
+          if (!(e instanceof ConnectionDrop)) h.stats.failed(st.name, st.message);
           throw e;
         }
         h.stats.wrote(offset, data.length);

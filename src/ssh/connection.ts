@@ -68,6 +68,7 @@ export class ClientConnection {
   #ended = false;
   #cipher: string | undefined;
   #closeReason: string | undefined;
+  #endTimer: NodeJS.Timeout | undefined;
   readonly #totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
   #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -324,6 +325,7 @@ export class ClientConnection {
     this.#ended = true;
     clearTimeout(this.#grace);
     clearTimeout(this.#idle);
+    clearTimeout(this.#endTimer);
     await Promise.all([...this.sessions].map((s) => this.#endSftp(s)));
     if (this.user) {
       this.env.released(this.user);
@@ -348,6 +350,9 @@ export class ClientConnection {
       /* already gone */
     }
     // A client that stops reading never completes the close handshake.
-    setTimeout(() => this.socket?.destroy(), 2000).unref();
+    if (!this.#endTimer) {
+      this.#endTimer = setTimeout(() => this.socket?.destroy(), 2000);
+      this.#endTimer.unref();
+    }
   }
 }

@@ -2,6 +2,7 @@
  * Fault injection at the FileSystem seam: an injected error takes the same path to the client as a
  * real one (statusOf → SFTP status), so tests see exactly what a real server would send.
  */
+import { posix } from 'node:path';
 import type { DirReader, FileSystem, OpenFile, FileStat, SetAttrs, VfsStat, OpenFlags, DirEntry } from '../sftp/handler.js';
 import { ConnectionDrop, SftpStatusError, STATUS, type StatusName } from '../errors.js';
 
@@ -44,10 +45,20 @@ interface Pending {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** "/in", "/in/" and "/in/." name the same place (OpenSSH's `ls /in` opens "/in/"). */
+function samePath(a: string, b: string): boolean {
+  const norm = (p: string) => {
+    const n = posix.normalize('/' + p);
+    return n.length > 1 ? n.replace(/\/+$/, '') : n;
+  };
+  return norm(a) === norm(b);
+}
+
 export class FaultInjector {
   readonly faults: Faults = { delayMs: 0, bytesPerSecond: 0, dropAfterBytes: 0, shortReadBytes: 0, diskFull: false };
   #pending: Pending[] = [];
   #bytes = 0;
+  #nextFree = 0;
 
   failNext(op: FaultOp, status: StatusName, opts: FaultOptions = {}): void {
     if (!FAULT_OPS.includes(op)) throw new TypeError(`unknown operation "${op}" (expected one of ${FAULT_OPS.join(', ')})`);
@@ -58,7 +69,7 @@ export class FaultInjector {
   /** Before each operation: latency, then a queued failure if one matches. */
   async #before(op: FaultOp, path?: string): Promise<void> {
     if (this.faults.delayMs > 0) await sleep(this.faults.delayMs);
-    const i = this.#pending.findIndex((p) => p.op === op && (p.opts.path === undefined || p.opts.path === path));
+    const i = this.#pending.findIndex((p) => p.op === op && (p.opts.path === undefined || (path !== undefined && samePath(p.opts.path, path))));
     if (i < 0) return;
     const p = this.#pending[i]!;
     if (--p.left <= 0) this.#pending.splice(i, 1);
@@ -68,7 +79,12 @@ export class FaultInjector {
   async #bytesMoved(n: number): Promise<void> {
     this.#bytes += n;
     const f = this.faults;
-    if (f.bytesPerSecond > 0 && n > 0) await sleep((n / f.bytesPerSecond) * 1000);
+    if (f.bytesPerSecond > 0 && n > 0) {
+      // One schedule for all requests: parallel reads share the bandwidth instead of each getting it.
+      const now = Date.now();
+      this.#nextFree = Math.max(now, this.#nextFree) + (n / f.bytesPerSecond) * 1000;
+      await sleep(this.#nextFree - now);
+    }
     if (f.dropAfterBytes > 0 && this.#bytes >= f.dropAfterBytes) throw new ConnectionDrop(`injected drop after ${this.#bytes} bytes`);
   }
 

@@ -23,7 +23,7 @@ function issues(raw: unknown): { path: string; message: string }[] {
 describe('config validation', () => {
   it('accepts a minimal config and fills defaults', () => {
     const c = validateConfig({ users: [{ username: 'u', password: 'p', root: 'r1' }] }, { baseDir: base });
-    expect(c.listen).toEqual({ host: '127.0.0.1', port: 2222 });
+    expect(c.listen).toMatchObject({ host: '127.0.0.1', port: 2222, proxyProtocol: 'off' });
     expect(c.users[0]!.root).toBe(join(base, 'r1'));
     expect(c.users[0]!.umask).toBe(0o022);
     expect(c.limits.maxAuthTries).toBe(6);
