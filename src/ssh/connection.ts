@@ -69,6 +69,7 @@ export class ClientConnection {
   #cipher: string | undefined;
   #closeReason: string | undefined;
   #endTimer: NodeJS.Timeout | undefined;
+  readonly #ending = new Map<SftpSession, Promise<void>>();
   readonly #totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
   #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -307,11 +308,17 @@ export class ClientConnection {
     });
   }
 
-  async #endSftp(session: SftpSession): Promise<void> {
-    if (!this.sessions.has(session)) return;
-    await session.close();
-    this.sessions.delete(session);
-    for (const k of Object.keys(this.#totals) as (keyof SessionTotals)[]) this.#totals[k] += session.totals[k];
+  /** Called from the channel's close and from the connection's: each session is closed and counted once. */
+  #endSftp(session: SftpSession): Promise<void> {
+    let done = this.#ending.get(session);
+    if (!done) {
+      done = session.close().then(() => {
+        this.sessions.delete(session);
+        for (const k of Object.keys(this.#totals) as (keyof SessionTotals)[]) this.#totals[k] += session.totals[k];
+      });
+      this.#ending.set(session, done);
+    }
+    return done;
   }
 
   /** Busy: has a file handle open or requests in flight. */

@@ -207,3 +207,38 @@ describe('audit log', () => {
     expect(all).not.toContain('BEGIN OPENSSH');
   });
 });
+
+describe('session totals', () => {
+  it('a session closed by the client with a handle still open is counted once', async () => {
+    const t = await startTestServer({ files: { 'r.csv': 'a,b\n' } });
+    try {
+      const c = await new Promise<InstanceType<typeof ssh2.Client>>((resolve, reject) => {
+        const cl = new ssh2.Client();
+        cl.on('ready', () => resolve(cl)).on('error', reject);
+        cl.connect({ ...t.connectOptions });
+      });
+      await new Promise<void>((resolve, reject) =>
+        c.sftp((err, f) => {
+          if (err) return reject(err);
+          f.writeFile('/up.bin', Buffer.from('hello world\n'), (e1) => {
+            if (e1) return reject(e1);
+            f.readFile('/r.csv', (e2) => {
+              if (e2) return reject(e2);
+              f.open('/open.bin', 'w', (e3, h) => {
+                if (e3) return reject(e3);
+                f.write(h, Buffer.alloc(4096), 0, 4096, 0, (e4) => (e4 ? reject(e4) : resolve()));
+              });
+            });
+          });
+        }),
+      );
+      c.end();
+      const close = (await t.events.waitFor('session.close')) as Extract<AuditRecord, { event: 'session.close' }>;
+      expect(close.totals).toEqual({ filesUp: 2, filesDown: 1, bytesIn: 12 + 4096, bytesOut: 4, requests: expect.any(Number), errors: 0 });
+      expect(t.events.ofType('transfer').map((e) => `${e.path}:${e.status}`).sort()).toEqual(['/open.bin:incomplete', '/r.csv:complete', '/up.bin:complete']);
+      expect(t.events.ofType('session.close')).toHaveLength(1);
+    } finally {
+      await t.close();
+    }
+  });
+});
