@@ -10,6 +10,7 @@ import { defaultConfigInput, loadConfigFile, validateConfig, type ServerConfig }
 import { startServer, type RunningServer } from './server.js';
 import { hashPassword } from './ssh/passwords.js';
 import { configJsonSchema } from './config/json-schema.js';
+import { announceReady, isWorker, startPrimary, workerId, workerPeers, type PrimaryHandle } from './cluster.js';
 import { describeHostKey } from './ssh/keys.js';
 import ssh2 from 'ssh2';
 
@@ -171,29 +172,73 @@ function keygen(type = 'ed25519', out = 'keys'): void {
   process.stdout.write(`${path}\n${info instanceof Error ? '' : `${info.type} ${info.fingerprint}\n`}`);
 }
 
-async function serve(args: Args): Promise<void> {
-  listenOverride = { ...(args.host !== undefined ? { host: args.host } : {}), ...(args.port !== undefined ? { port: args.port } : {}) };
-  const config = loadOrExit(args.config);
-  let server: RunningServer;
-  try {
-    server = await startServer(config);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'EADDRINUSE') fail(`cannot listen on ${config.listen.host}:${config.listen.port}: address already in use`, 1);
-    if (err.code === 'EACCES') fail(`cannot listen on ${config.listen.host}:${config.listen.port}: permission denied`, 1);
-    fail(err.message, 1);
-  }
-  const { host, port } = server;
-  server.audit.emit({ event: 'server.start', message: `listening on ${host}:${port}`, host, port, users: config.users.length });
-  const lines = [`sftp-chroot ${version()} listening on ${host}:${port} (${config.users.length} user${config.users.length === 1 ? '' : 's'})`];
-  if (server.adminPort !== undefined) lines.push(`  admin http://${config.admin?.listen.host ?? '127.0.0.1'}:${server.adminPort}/healthz and /metrics`);
-  for (const k of server.hostKeys) lines.push(`  host key ${k.type} ${k.fingerprint}${k.generated ? ` (generated: ${k.path})` : ''}`);
+function readyLines(args: Args, config: ServerConfig, port: number, adminPort: number | undefined, hostKeys: readonly { type: string; fingerprint: string; generated: boolean; path?: string }[]): string {
+  const host = config.listen.host;
+  const workers = config.workers > 1 ? `, ${config.workers} workers` : '';
+  const lines = [`sftp-chroot ${version()} listening on ${host}:${port} (${config.users.length} user${config.users.length === 1 ? '' : 's'}${workers})`];
+  if (adminPort !== undefined) lines.push(`  admin http://${config.admin?.listen.host ?? '127.0.0.1'}:${adminPort}/healthz and /metrics`);
+  for (const k of hostKeys) lines.push(`  host key ${k.type} ${k.fingerprint}${k.generated ? ` (generated: ${k.path})` : ''}`);
   if (args.config === undefined) {
     const u = config.users[0]!;
     lines.push(`  demo user "${u.username}" (password "demo"), root ${u.root}`);
     lines.push(`  connect:  sftp -P ${port} ${u.username}@${host.includes(':') ? `[${host}]` : host}`);
   }
-  process.stderr.write(lines.join('\n') + '\n');
+  return lines.join('\n') + '\n';
+}
+
+function startFailure(e: unknown, config: ServerConfig): never {
+  const err = e as NodeJS.ErrnoException;
+  if (err.code === 'EADDRINUSE') fail(`cannot listen on ${config.listen.host}:${config.listen.port}: address already in use`, 1);
+  if (err.code === 'EACCES') fail(`cannot listen on ${config.listen.host}:${config.listen.port}: permission denied`, 1);
+  fail(err.message, 1);
+}
+
+/** workers > 1: this process forks the workers and relays signals; they serve. */
+async function servePrimary(args: Args, config: ServerConfig): Promise<void> {
+  let primary: PrimaryHandle;
+  try {
+    primary = await startPrimary(config);
+  } catch (e) {
+    startFailure(e, config);
+  }
+  process.stderr.write(readyLines(args, config, primary.port, primary.adminPort, primary.hostKeys));
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return primary.signal('SIGKILL');
+    stopping = true;
+    process.stderr.write(`sftp-chroot: ${signal}: no new connections; waiting up to ${config.shutdownGraceSeconds}s for transfers\n`);
+    primary.signal('SIGTERM');
+    void primary.stopped().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGUSR1', () => primary.signal('SIGUSR1'));
+  process.on('SIGHUP', () => {
+    try {
+      load(args.config);
+      primary.signal('SIGHUP');
+    } catch (e) {
+      const msg = e instanceof ConfigError ? e.message : (e as Error).message;
+      process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
+    }
+  });
+}
+
+async function serve(args: Args): Promise<void> {
+  listenOverride = { ...(args.host !== undefined ? { host: args.host } : {}), ...(args.port !== undefined ? { port: args.port } : {}) };
+  const config = loadOrExit(args.config);
+  const worker = isWorker();
+  if (config.workers > 1 && !worker) return servePrimary(args, config);
+  let server: RunningServer;
+  try {
+    server = await startServer(config, worker ? { peers: workerPeers(), metricsOnly: true, auditExtra: { worker: workerId() } } : {});
+  } catch (e) {
+    startFailure(e, config);
+  }
+  const { host, port } = server;
+  server.audit.emit({ event: 'server.start', message: `listening on ${host}:${port}`, host, port, users: config.users.length });
+  if (worker) announceReady(port);
+  else process.stderr.write(readyLines(args, config, port, server.adminPort, server.hostKeys));
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -203,11 +248,12 @@ async function serve(args: Args): Promise<void> {
       return;
     }
     stopping = true;
-    process.stderr.write(`sftp-chroot: ${signal}: no new connections; waiting up to ${config.shutdownGraceSeconds}s for transfers\n`);
+    if (!worker) process.stderr.write(`sftp-chroot: ${signal}: no new connections; waiting up to ${config.shutdownGraceSeconds}s for transfers\n`);
     void server.close({ graceMs: server.config.shutdownGraceSeconds * 1000 }).then(() => process.exit(0), () => process.exit(1));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  // A worker gets Ctrl-C from the terminal too; the primary's SIGTERM is the one that counts.
+  process.on('SIGINT', () => (worker ? undefined : stop('SIGINT')));
   process.on('SIGUSR1', () => server.audit.reopen());
   process.on('SIGHUP', () => {
     try {
@@ -216,7 +262,7 @@ async function serve(args: Args): Promise<void> {
     } catch (e) {
       const msg = e instanceof ConfigError ? e.message : (e as Error).message;
       server.audit.emit({ event: 'server.warning', message: `reload refused, keeping the running config: ${msg}` });
-      process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
+      if (!worker) process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
     }
   });
 }

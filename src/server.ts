@@ -16,6 +16,7 @@ import { Jail } from './jail/jail.js';
 import { Defence, addressAllowed, parseAllowFrom } from './ssh/defence.js';
 import type { BlockList } from 'node:net';
 import { Metrics } from './admin/metrics.js';
+import { AggregatorRegistry } from 'prom-client';
 import { startAdmin } from './admin/http.js';
 import * as native from './jail/native.js';
 import type { FileSystem } from './sftp/handler.js';
@@ -32,7 +33,26 @@ export const ALGORITHMS = {
 } as const;
 const HOST_KEY_ALGOS: ssh2.ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
 
+/** Messages between worker processes (node:cluster) so limits and penalties hold across them. */
+export type PeerMessage =
+  | { t: 'auth-failed'; ip: string }
+  | { t: 'auth-succeeded'; ip: string }
+  | { t: 'session-admitted'; user: string }
+  | { t: 'session-released'; user: string };
+
+/** A channel to the other workers of one daemon (see src/cluster.ts). */
+export interface Peers {
+  send(msg: PeerMessage): void;
+  onMessage(handler: (msg: PeerMessage) => void): void;
+}
+
 export interface StartOptions {
+  /** Other worker processes sharing this daemon's limits and penalties. */
+  peers?: Peers;
+  /** Collect metrics but leave serving them to the cluster primary (it aggregates all workers). */
+  metricsOnly?: boolean;
+  /** Fields stamped on every audit record built from config (e.g. { worker: 2 }). */
+  auditExtra?: Record<string, string | number>;
   /** In-memory host keys (skip config/keysDir). */
   hostKeys?: HostKey[];
   /** Use this audit fan-out instead of building sinks from config.log. */
@@ -76,8 +96,8 @@ function limitsOf(c: ServerConfig): ConnectionLimits {
   };
 }
 
-export function auditFromConfig(config: ServerConfig, opts: { stdout?: boolean } = {}): Audit {
-  const audit = new Audit(config.serverName);
+export function auditFromConfig(config: ServerConfig, opts: { stdout?: boolean; extra?: Record<string, string | number> } = {}): Audit {
+  const audit = new Audit(config.serverName, opts.extra);
   const log = config.log;
   if (log.level !== 'silent' && (log.file !== undefined || opts.stdout !== false)) {
     const pretty = log.pretty === 'always' || (log.pretty === 'auto' && !log.file && process.stdout.isTTY === true);
@@ -95,7 +115,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   let config = initial;
   await prepareRoots(config.users);
   const hostKeys = opts.hostKeys ?? (await loadHostKeys(config.hostKeys, config.keysDir));
-  const audit = opts.audit ?? auditFromConfig(config);
+  const audit = opts.audit ?? auditFromConfig(config, opts.auditExtra ? { extra: opts.auditExtra } : {});
   for (const s of opts.sinks ?? []) audit.addSink(s);
   const metrics = config.admin ? new Metrics() : undefined;
   if (metrics) audit.addSink(metrics);
@@ -104,6 +124,8 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   const connections = new Set<ClientConnection>();
   const sockets = new Set<Socket>();
   const sessionsPerUser = new Map<string, number>();
+  // Sessions other worker processes hold, by user (so maxSessions counts the whole daemon).
+  const peerSessions = new Map<string, number>();
   let draining = false;
   const defenceOptions = (c: ServerConfig) => ({ maxStartups: c.limits.maxStartups, maxConnectionsPerSource: c.limits.maxConnectionsPerSource, penalty: c.limits.penalty });
   const defence = new Defence(defenceOptions(config));
@@ -118,6 +140,15 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     }
   };
   buildAllowLists(config);
+  opts.peers?.onMessage((m) => {
+    if (m.t === 'auth-failed') defence.authFailed(m.ip);
+    else if (m.t === 'auth-succeeded') defence.authSucceeded(m.ip);
+    else {
+      const n = (peerSessions.get(m.user) ?? 0) + (m.t === 'session-admitted' ? 1 : -1);
+      if (n <= 0) peerSessions.delete(m.user);
+      else peerSessions.set(m.user, n);
+    }
+  });
   const buildProxyTrusted = (c: ServerConfig) => {
     const bl = parseAllowFrom(c.listen.proxyTrusted);
     return bl instanceof Error ? (parseAllowFrom([]) as BlockList) : bl;
@@ -143,19 +174,25 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     fileSystem: jailFor,
     admit: (user) => {
       if (draining) return 'server shutting down';
-      const n = sessionsPerUser.get(user.username) ?? 0;
+      const n = (sessionsPerUser.get(user.username) ?? 0) + (peerSessions.get(user.username) ?? 0);
       const max = Math.min(user.maxSessions ?? Infinity, config.limits.maxSessionsPerUser);
       if (n >= max) return 'too-many-sessions';
-      sessionsPerUser.set(user.username, n + 1);
+      sessionsPerUser.set(user.username, (sessionsPerUser.get(user.username) ?? 0) + 1);
+      opts.peers?.send({ t: 'session-admitted', user: user.username });
       return null;
     },
     released: (user) => {
       const n = (sessionsPerUser.get(user.username) ?? 1) - 1;
       if (n <= 0) sessionsPerUser.delete(user.username);
       else sessionsPerUser.set(user.username, n);
+      opts.peers?.send({ t: 'session-released', user: user.username });
     },
-    authFailed: (conn) => defence.authFailed(conn.ip),
+    authFailed: (conn) => {
+      opts.peers?.send({ t: 'auth-failed', ip: conn.ip });
+      return defence.authFailed(conn.ip);
+    },
     authSucceeded: (conn) => {
+      opts.peers?.send({ t: 'auth-succeeded', ip: conn.ip });
       defence.authSucceeded(conn.ip);
       if (conn.socket) startupDone.get(conn.socket)?.();
     },
@@ -284,7 +321,12 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   const address = tcp.address();
   const port = typeof address === 'object' && address ? address.port : config.listen.port;
   let listening = true;
-  const admin = config.admin && metrics ? await startAdmin({ ...config.admin.listen, metrics, healthy: () => listening && !draining }) : undefined;
+  if (metrics && opts.metricsOnly) {
+    // Constructing one installs prom-client's worker-side listener that answers the primary.
+    new AggregatorRegistry();
+    AggregatorRegistry.setRegistries([metrics.registry]);
+  }
+  const admin = config.admin && metrics && !opts.metricsOnly ? await startAdmin({ ...config.admin.listen, metrics, healthy: () => listening && !draining }) : undefined;
 
   for (const w of config.warnings) audit.emit({ event: 'server.warning', message: w });
   for (const k of hostKeys) audit.emit({ event: 'server.hostkey', message: `host key ${k.type} ${k.fingerprint}${k.generated ? ' (generated)' : ''}`, fingerprint: k.fingerprint, keyType: k.type, ...(k.path ? { path: k.path } : {}) });

@@ -1,11 +1,15 @@
 /** The optional admin listener: /healthz (200 only while listening with a loaded config) and /metrics. */
 import { createServer, type Server } from 'node:http';
-import type { Metrics } from './metrics.js';
+/** Anything that renders Prometheus text: one server's metrics, or a cluster's aggregate. */
+export interface MetricsSource {
+  text(): Promise<string>;
+  readonly contentType: string;
+}
 
 export interface AdminOptions {
   host: string;
   port: number;
-  metrics: Metrics;
+  metrics: MetricsSource;
   healthy: () => boolean;
 }
 
@@ -23,7 +27,7 @@ export async function startAdmin(o: AdminOptions): Promise<{ port: number; close
     }
     if (url === '/metrics') {
       o.metrics.text().then(
-        (body) => res.writeHead(200, { 'content-type': o.metrics.registry.contentType }).end(body),
+        (body) => res.writeHead(200, { 'content-type': o.metrics.contentType }).end(body),
         () => res.writeHead(500).end(),
       );
       return;

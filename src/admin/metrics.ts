@@ -61,4 +61,8 @@ export class Metrics implements AuditSink {
   text(): Promise<string> {
     return this.registry.metrics();
   }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
 }

@@ -131,12 +131,16 @@ const LEVEL: Partial<Record<AuditEventType, string>> = {
 /** Fans events out to sinks and stamps core fields. */
 export class Audit {
   readonly #sinks: AuditSink[] = [];
-  constructor(readonly serverName: string) {}
+  /** `extra` is stamped on every record (e.g. the worker id in a multi-process daemon). */
+  constructor(
+    readonly serverName: string,
+    readonly extra: Readonly<Record<string, string | number>> = {},
+  ) {}
   addSink(sink: AuditSink): void {
     this.#sinks.push(sink);
   }
   emit(event: AuditEvent): void {
-    const rec = { time: new Date().toISOString(), level: LEVEL[event.event] ?? 'info', server: this.serverName, ...event } as AuditRecord;
+    const rec = { time: new Date().toISOString(), level: LEVEL[event.event] ?? 'info', server: this.serverName, ...this.extra, ...event } as AuditRecord;
     for (const s of this.#sinks) {
       try {
         s.write(rec);

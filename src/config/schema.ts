@@ -139,6 +139,8 @@ export const configSchema = z.strictObject({
   log: logSchema.prefault({}),
   limits: limitsSchema.prefault({}),
   shutdownGraceSeconds: z.number().min(0).default(30),
+  /** Worker processes sharing the listening socket (node:cluster); 1 runs in one process. */
+  workers: z.number().int().min(1).max(64).default(1),
   admin: z.strictObject({ listen: hostPort }).optional(),
 });
 

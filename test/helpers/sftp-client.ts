@@ -175,6 +175,8 @@ export async function connect(target: { connectOptions: ClientConnectOptions } |
   const opts = { ...('connectOptions' in target ? target.connectOptions : target), ...overrides };
   const sock = await connectSocket(opts.host, opts.port);
   const conn = new ssh2.Client();
+  // Errors after a failed or finished setup must never become unhandled in the test process.
+  conn.on('error', () => undefined);
   const raw = await new Promise<SFTPWrapper>((resolve, reject) => {
     conn.once('error', reject);
     conn.once('ready', () => {

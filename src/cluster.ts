@@ -1,0 +1,106 @@
+/**
+ * `workers: N`: one daemon, N processes (node:cluster) sharing the listening socket. The primary
+ * owns the host-key generation, signals, the ready line and the admin listener (metrics aggregated
+ * from every worker); workers relay login failures and session counts through it, so penalties and
+ * maxSessions hold for the whole daemon. Audit files are appended by every worker (O_APPEND, whole
+ * lines), each record stamped with its `worker` id.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { ServerConfig } from './config/load.js';
+import type { PeerMessage, Peers } from './server.js';
+import { loadHostKeys, type HostKey } from './ssh/host-keys.js';
+import { startAdmin } from './admin/http.js';
+
+interface Envelope {
+  sftpChroot: PeerMessage;
+}
+interface Ready {
+  sftpChrootReady: { port: number };
+}
+const isEnvelope = (m: unknown): m is Envelope => typeof m === 'object' && m !== null && 'sftpChroot' in m;
+const isReady = (m: unknown): m is Ready => typeof m === 'object' && m !== null && 'sftpChrootReady' in m;
+
+/** Worker side: peers through the primary. */
+export function workerPeers(): Peers {
+  return {
+    send: (msg) => process.send?.({ sftpChroot: msg } satisfies Envelope),
+    onMessage: (handler) => process.on('message', (m) => isEnvelope(m) && handler(m.sftpChroot)),
+  };
+}
+
+export function announceReady(port: number): void {
+  process.send?.({ sftpChrootReady: { port } } satisfies Ready);
+}
+
+export interface PrimaryHandle {
+  port: number;
+  hostKeys: Omit<HostKey, 'pem'>[];
+  adminPort: number | undefined;
+  /** Forwards a signal to every worker. */
+  signal(sig: NodeJS.Signals): void;
+  /** Resolves when every worker has exited (after SIGTERM). */
+  stopped(): Promise<void>;
+}
+
+export async function startPrimary(config: ServerConfig): Promise<PrimaryHandle> {
+  // Generate the host key once, here: N workers racing to create it would disagree.
+  const hostKeys = (await loadHostKeys(config.hostKeys, config.keysDir)).map((k) => ({ type: k.type, fingerprint: k.fingerprint, generated: k.generated, ...(k.path ? { path: k.path } : {}) }));
+  const workers = new Set<Worker>();
+  let stopping = false;
+  let port = 0;
+
+  const fork = (): Promise<number> => {
+    const w = cluster.fork({ SFTP_CHROOT_WORKER: '1' });
+    workers.add(w);
+    w.on('message', (m: unknown) => {
+      if (!isEnvelope(m)) return;
+      for (const other of workers) if (other !== w && other.isConnected()) other.send(m);
+    });
+    w.on('exit', (code, signal) => {
+      workers.delete(w);
+      // A crashed worker is replaced; its sessions are gone, the others go on.
+      if (!stopping) {
+        process.stderr.write(`sftp-chroot: worker ${w.id} exited (${signal ?? code}); starting another\n`);
+        void fork().catch(() => undefined);
+      }
+    });
+    return new Promise((resolve, reject) => {
+      w.on('message', (m: unknown) => isReady(m) && resolve(m.sftpChrootReady.port));
+      w.once('exit', (code) => reject(new Error(`worker exited with ${code} before listening`)));
+    });
+  };
+
+  const ports = await Promise.all(Array.from({ length: config.workers }, fork));
+  port = ports[0] ?? 0;
+
+  let adminPort: number | undefined;
+  if (config.admin) {
+    const aggregator = new AggregatorRegistry();
+    const admin = await startAdmin({
+      ...config.admin.listen,
+      metrics: { text: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
+      healthy: () => !stopping && workers.size > 0,
+    });
+    adminPort = admin.port;
+    process.once('exit', () => void admin.close());
+  }
+
+  return {
+    port,
+    hostKeys,
+    adminPort,
+    signal(sig) {
+      if (sig === 'SIGTERM' || sig === 'SIGINT') stopping = true;
+      for (const w of workers) w.process.kill(sig);
+    },
+    stopped: () =>
+      new Promise((resolve) => {
+        const check = () => (workers.size === 0 ? resolve() : setTimeout(check, 50));
+        check();
+      }),
+  };
+}
+
+export const isWorker = (): boolean => cluster.isWorker && process.env.SFTP_CHROOT_WORKER === '1';
+export const workerId = (): number => cluster.worker?.id ?? 0;
