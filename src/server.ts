@@ -4,6 +4,7 @@
  */
 import { createServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import ssh2 from 'ssh2';
 import type { ServerConfig, UserRecord } from './config/load.js';
 import { Audit, type AuditSink } from './audit/events.js';
@@ -23,6 +24,16 @@ import type { FileSystem } from './sftp/handler.js';
 import { readProxyHeader } from './ssh/proxy-protocol.js';
 
 const { Server: SshServer } = ssh2;
+
+/** ssh2's native crypto binding (built at install) doubles throughput; without it the server is slow. */
+export function cryptoBindingAvailable(): boolean {
+  try {
+    const require = createRequire(import.meta.url);
+    return (require('ssh2/lib/protocol/crypto.js') as { bindingAvailable?: boolean }).bindingAvailable === true;
+  } catch {
+    return false;
+  }
+}
 
 /** Modern algorithms only; no compression (zlib would be a pre-auth decompression bomb). */
 export const ALGORITHMS = {
@@ -329,6 +340,9 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   const admin = config.admin && metrics && !opts.metricsOnly ? await startAdmin({ ...config.admin.listen, metrics, healthy: () => listening && !draining }) : undefined;
 
   for (const w of config.warnings) audit.emit({ event: 'server.warning', message: w });
+  if (!cryptoBindingAvailable()) {
+    audit.emit({ event: 'server.warning', message: "ssh2's native crypto binding is missing: transfers will run at about half speed with twice the CPU. Reinstall with a C compiler, make and python3 available (npm rebuild ssh2)." });
+  }
   for (const k of hostKeys) audit.emit({ event: 'server.hostkey', message: `host key ${k.type} ${k.fingerprint}${k.generated ? ' (generated)' : ''}`, fingerprint: k.fingerprint, keyType: k.type, ...(k.path ? { path: k.path } : {}) });
 
   let closing: Promise<void> | undefined;
