@@ -91,7 +91,23 @@ export interface RunningServer {
 }
 
 async function prepareRoots(users: readonly UserRecord[]): Promise<void> {
-  for (const u of users) if (u.createRoot !== false) await mkdir(u.root, { recursive: true, mode: u.createRoot });
+  for (const u of users) {
+    if (u.createRoot !== false) await mkdir(u.root, { recursive: true, mode: u.createRoot });
+    if (u.startDirectory !== '/') {
+      // The start directory is made inside the root, through the jail like any client request.
+      const jail = new Jail(u.root);
+      try {
+        const parts = u.startDirectory.split('/').filter(Boolean);
+        for (let i = 1; i <= parts.length; i++) {
+          await jail.mkdir('/' + parts.slice(0, i).join('/'), 0o755 & ~u.umask).catch((e: unknown) => {
+            if ((e as { code?: string }).code !== 'EEXIST') throw e;
+          });
+        }
+      } finally {
+        await jail.close();
+      }
+    }
+  }
 }
 
 function limitsOf(c: ServerConfig): ConnectionLimits {

@@ -238,3 +238,44 @@ describe('the operator daemon', () => {
     }
   });
 });
+
+describe('per-user start directory', () => {
+  it('startDirectory is created inside the root and is where sftp lands; relative paths start there', async () => {
+    await mkdir(join(dir, 'r-start'), { recursive: true });
+    const { d } = await daemon('start', { users: [{ username: 's', password: 'x', root: 'r-start', startDirectory: '/upload/incoming' }] });
+    try {
+      const r = await sftpPassword(target(d, 's', 'x'), 'x', ['pwd', 'put /etc/hostname here.txt', 'cd /', 'pwd']);
+      expect(r.stdout).toContain('Remote working directory: /upload/incoming');
+      expect(existsSync(join(dir, 'r-start/upload/incoming/here.txt'))).toBe(true);
+    } finally {
+      expect(await d.stop()).toBe(0);
+    }
+  });
+
+  it('denyRequests refuses the named requests and logs the refusal', async () => {
+    await mkdir(join(dir, 'r-deny'), { recursive: true });
+    await writeFile(join(dir, 'r-deny/keep.txt'), 'k');
+    const { d } = await daemon('deny', { users: [{ username: 'n', password: 'x', root: 'r-deny', denyRequests: ['remove', 'rmdir'] }] });
+    try {
+      const r = await sftpPassword(target(d, 'n', 'x'), 'x', ['rm keep.txt', 'mkdir made']);
+      expect(r.stderr).toMatch(/Permission denied/);
+      expect(existsSync(join(dir, 'r-deny/keep.txt'))).toBe(true);
+      expect(existsSync(join(dir, 'r-deny/made'))).toBe(true);
+      await until(() => records(d).some((e) => e.event === 'request.refused' && e.why === 'policy' && String(e.detail).includes('denyRequests')));
+    } finally {
+      expect(await d.stop()).toBe(0);
+    }
+  });
+
+  it('allowFrom refuses a login from an address outside the list', async () => {
+    await mkdir(join(dir, 'r-allow'), { recursive: true });
+    const { d } = await daemon('allow', { users: [{ username: 'a', password: 'x', root: 'r-allow', allowFrom: ['192.0.2.0/24'] }] });
+    try {
+      const r = await sftpPassword(target(d, 'a', 'x'), 'x', ['pwd']);
+      expect(r.stdout).not.toContain('Remote working directory');
+      await until(() => records(d).some((e) => e.event === 'auth.failure' && e.reason === 'source-not-allowed'));
+    } finally {
+      expect(await d.stop()).toBe(0);
+    }
+  });
+});
