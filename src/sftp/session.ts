@@ -210,12 +210,21 @@ export class SftpSession {
       });
   }
 
+  /** 16 random bytes, cut from a pool (one randomBytes call per 256 handles, not per OPEN). */
+  #randomHandle(): Buffer {
+    if (this.#handlePool.length < 16) this.#handlePool = randomBytes(4096);
+    const id = Buffer.from(this.#handlePool.subarray(0, 16));
+    this.#handlePool = this.#handlePool.subarray(16);
+    return id;
+  }
+  #handlePool: Buffer = Buffer.alloc(0);
+
   #newHandle(h: Handle): Buffer {
     if (this.#handles.size >= this.#o.limits.maxHandles) {
       throw new SftpStatusError('FAILURE', 'Too many open handles', `handle limit ${this.#o.limits.maxHandles} reached`);
     }
     let id: Buffer;
-    do id = randomBytes(16);
+    do id = this.#randomHandle();
     while (this.#handles.has(id.toString('hex')));
     this.#handles.set(id.toString('hex'), h);
     return id;
