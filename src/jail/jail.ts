@@ -20,13 +20,13 @@ function errnoError(code: string, syscall: string): Error {
 }
 
 function fromNative(s: native.NativeStat): FileStat {
-  return { mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, atime: s.atime, mtime: s.mtime, nlink: s.nlink };
+  return { mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, atime: s.atime, mtime: s.mtime, nlink: s.nlink, dev: s.dev, ino: s.ino };
 }
 
 function fromNode(s: Stats): FileStat {
   return {
     mode: s.mode, uid: s.uid, gid: s.gid, size: s.size,
-    atime: Math.floor(s.atimeMs / 1000), mtime: Math.floor(s.mtimeMs / 1000), nlink: s.nlink,
+    atime: Math.floor(s.atimeMs / 1000), mtime: Math.floor(s.mtimeMs / 1000), nlink: s.nlink, dev: s.dev, ino: s.ino,
   };
 }
 

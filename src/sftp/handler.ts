@@ -13,6 +13,9 @@ export interface FileStat {
   atime: number;
   mtime: number;
   nlink: number;
+  /** Device and inode, when known: tell whether two handles are the same file. */
+  dev?: number;
+  ino?: number;
 }
 
 /** Attributes a client asked to set; only present fields change. */

@@ -565,9 +565,15 @@ export class SftpSession {
           checkOffset(writeOffset, length);
           if (!src.stats.flags.read) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'copy-data source not open for reading');
           if (!dst.stats.flags.write) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'copy-data target not open for writing');
+          // As OpenSSH: no copying a file onto itself (a copy to end of file would chase its own tail).
+          const [sst, dstat] = await Promise.all([src.file.fstat(), dst.file.fstat()]);
+          if (src === dst || (sst.ino !== undefined && sst.ino === dstat.ino && sst.dev === dstat.dev))
+            throw new SftpStatusError('FAILURE', undefined, 'copy-data onto the file it reads');
+          // Length 0 means "to end of file": the end as it is now, not as the copy moves it.
+          const toCopy = length === 0 ? Math.max(0, sst.size - readOffset) : length;
           let copied: number;
           try {
-            copied = await src.file.copyTo(dst.file, readOffset, length, writeOffset);
+            copied = toCopy === 0 ? 0 : await src.file.copyTo(dst.file, readOffset, toCopy, writeOffset);
           } catch (e) {
             const st = statusOf(e);
             dst.stats.failed(st.name, st.message);

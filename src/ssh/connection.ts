@@ -310,10 +310,12 @@ export class ClientConnection {
 
   /** Called from the channel's close and from the connection's: each session is closed and counted once. */
   #endSftp(session: SftpSession): Promise<void> {
+    if (!this.sessions.has(session)) return Promise.resolve();
     let done = this.#ending.get(session);
     if (!done) {
       done = session.close().then(() => {
         this.sessions.delete(session);
+        this.#ending.delete(session);
         for (const k of Object.keys(this.#totals) as (keyof SessionTotals)[]) this.#totals[k] += session.totals[k];
       });
       this.#ending.set(session, done);

@@ -167,8 +167,10 @@ export interface GeneratorOptions {
   outsideHostPath: string;
   /** The fuzz user's name (home-directory, expand-path ~user). */
   user: string;
-  /** Mutation rates, each a probability per packet (defaults below). */
+  /** Probability per packet of broken SFTP framing (default 0.0006). */
   framingRate?: number;
+  /** copy-data may ask for "to end of file" (length 0 or huge); default true. */
+  copyToEof?: boolean;
 }
 
 /** Names in the fixture root (see run.ts) and names the fuzzer creates; "fz" marks ours. */
@@ -189,7 +191,7 @@ export class PacketGenerator {
   constructor(seed: number, opts: GeneratorOptions) {
     this.rng = new Rng(seed);
     this.#o = opts;
-    this.#framingRate = opts.framingRate ?? 0.002;
+    this.#framingRate = opts.framingRate ?? 0.0006;
     // Start just below 2^32 so the id wraps through 0xffffffff and 0 early in every run.
     this.#id = 0xffffffff - 200;
     const out = opts.outsideHostPath;
@@ -246,18 +248,20 @@ export class PacketGenerator {
   next(ctx: FuzzContext): FuzzPacket {
     const r = this.rng;
     if (r.chance(this.#framingRate)) return this.#badFraming(ctx);
-    if (r.chance(0.0005)) return { bytes: this.init().bytes, id: undefined, expect: 'fatal', kind: 'INIT', mutation: 'duplicate-init' };
+    if (r.chance(0.0002)) return { bytes: this.init().bytes, id: undefined, expect: 'fatal', kind: 'INIT', mutation: 'duplicate-init' };
 
-    const { type, kind, fields, opens } = this.#request(ctx);
-    const mutation = r.weighted<string>([
+    const good = r.chance(0.12);
+    const { type, kind, fields, opens } = good ? this.#goodRequest(ctx) : this.#request(ctx);
+    const mutation = good ? 'good' : r.weighted<string>([
       // short-id is fatal (no id to answer): rare, each one costs a channel.
-      [400, 'valid'], [120, 'truncate'], [120, 'strlen'], [80, 'trailing'], [50, 'retype'], [50, 'unknown-type'],
-      [60, 'flip'], [30, 'random'], [2, 'short-id'],
+      [4000, 'valid'], [1200, 'truncate'], [1200, 'strlen'], [800, 'trailing'], [500, 'retype'], [500, 'unknown-type'],
+      [600, 'flip'], [300, 'random'], [5, 'short-id'],
     ]);
     let payload: Buffer;
     const id = this.takeId();
     switch (mutation) {
       case 'valid':
+      case 'good':
         payload = body(type, id, fields);
         break;
       case 'strlen': {
@@ -307,7 +311,7 @@ export class PacketGenerator {
     if (payload.length > MAX_PACKET) payload = payload.subarray(0, MAX_PACKET);
     const expect = classify(payload);
     const p: FuzzPacket = { bytes: frameRaw(payload), id: expect === 'reply' ? id : undefined, expect, kind, mutation };
-    if (opens && mutation === 'valid') p.opens = opens;
+    if (opens && (mutation === 'valid' || mutation === 'good')) p.opens = opens;
     return p;
   }
 
@@ -352,7 +356,7 @@ export class PacketGenerator {
   #request(ctx: FuzzContext): { type: number; kind: string; fields: Field[]; opens?: 'file' | 'dir' } {
     const r = this.rng;
     const type = r.weighted<number>([
-      [6, T.OPEN], [5, T.CLOSE], [6, T.READ], [6, T.WRITE], [3, T.LSTAT], [3, T.FSTAT], [4, T.SETSTAT], [4, T.FSETSTAT],
+      [7, T.OPEN], [3, T.CLOSE], [6, T.READ], [6, T.WRITE], [3, T.LSTAT], [3, T.FSTAT], [4, T.SETSTAT], [4, T.FSETSTAT],
       [4, T.OPENDIR], [4, T.READDIR], [3, T.REMOVE], [3, T.MKDIR], [3, T.RMDIR], [3, T.REALPATH], [3, T.STAT],
       [3, T.RENAME], [3, T.READLINK], [3, T.SYMLINK], [22, T.EXTENDED],
     ]);
@@ -362,6 +366,8 @@ export class PacketGenerator {
     const name = TYPE_NAMES[type]!;
     switch (type) {
       case T.OPEN:
+        // Often a plain open of a real file, so live handles keep flowing (READ, WRITE, copy-data...).
+        if (r.chance(0.4)) return { type, kind: name, fields: [{ s: this.#goodPath('file') }, { raw: u32b(r.pick([0x01, 0x01, 0x03, 0x0b, 0x1a, 0x0e])) }, { raw: u32b(0) }], opens: 'file' };
         return { type, kind: name, fields: [path(), { raw: u32b(this.#pflags()) }, attrs()], opens: 'file' };
       case T.CLOSE: {
         // Mostly close a live handle (keeps the session under its handle cap).
@@ -387,7 +393,7 @@ export class PacketGenerator {
       case T.READLINK:
         return { type, kind: name, fields: [path()] };
       case T.OPENDIR:
-        return { type, kind: name, fields: [path()], opens: 'dir' };
+        return { type, kind: name, fields: [r.chance(0.4) ? { s: this.#goodPath('dir') } : path()], opens: 'dir' };
       case T.FSTAT:
         return { type, kind: name, fields: [handle()] };
       case T.READDIR:
@@ -404,6 +410,26 @@ export class PacketGenerator {
       default:
         return this.#extended(ctx);
     }
+  }
+
+  /** Interleaved valid traffic: well-formed requests on live handles and real names. */
+  #goodRequest(ctx: FuzzContext): { type: number; kind: string; fields: Field[]; opens?: 'file' | 'dir' } {
+    const r = this.rng;
+    const file = ctx.fileHandles.length ? r.pick(ctx.fileHandles) : undefined;
+    const dir = ctx.dirHandles.length ? r.pick(ctx.dirHandles) : undefined;
+    const what = r.int(12);
+    const s = (b: Buffer | string): Field => ({ s: typeof b === 'string' ? Buffer.from(b) : b });
+    if (file && what < 4) return { type: T.READ, kind: 'READ', fields: [s(file), { raw: u64b(BigInt(r.chance(0.5) ? 0 : r.int(300 * 1024))) }, { raw: u32b(r.pick([4096, 32768, 261120])) }] };
+    if (file && what < 6) return { type: T.WRITE, kind: 'WRITE', fields: [s(file), { raw: u64b(BigInt(r.int(64 * 1024))) }, s(r.bytes(r.size(32 * 1024)))] };
+    if (file && what === 6) return { type: T.FSTAT, kind: 'FSTAT', fields: [s(file)] };
+    if (dir && what === 7) return { type: T.READDIR, kind: 'READDIR', fields: [s(dir)] };
+    if (file && what === 8 && ctx.fileHandles.length > 1) {
+      const dst = r.pick(ctx.fileHandles);
+      return { type: T.EXTENDED, kind: 'EXT:copy-data', fields: [s('copy-data'), s(file), { raw: u64b(0n) }, { raw: u64b(BigInt(r.size(64 * 1024))) }, s(dst), { raw: u64b(BigInt(r.int(4096))) }] };
+    }
+    if (what === 9) return { type: T.STAT, kind: 'STAT', fields: [s(this.#goodPath(r.chance(0.5) ? 'file' : 'dir'))] };
+    if (what === 10 || !dir) return { type: T.OPENDIR, kind: 'OPENDIR', fields: [s(this.#goodPath('dir'))], opens: 'dir' };
+    return { type: T.OPEN, kind: 'OPEN', fields: [s(this.#goodPath('file')), { raw: u32b(r.pick([0x01, 0x03, 0x0b, 0x09])) }, { raw: u32b(0) }], opens: 'file' };
   }
 
   #extended(ctx: FuzzContext): { type: number; kind: string; fields: Field[] } {
@@ -469,6 +495,14 @@ export class PacketGenerator {
     }
     if (r.chance(0.08)) p = this.#corrupt(p);
     return p;
+  }
+
+  /** A path that usually names an existing file or directory in the fixture root. */
+  #goodPath(kind: 'file' | 'dir'): Buffer {
+    const r = this.rng;
+    const files = ['f1', 'big', 'dir/f2', '/f1', '/big', ...FUZZ_NAMES];
+    const dirs = ['/', '.', '', 'dir', '/dir/sub', 'empty-dir', 'esc-root', 'esc-abs-dir', 'esc-rel-dir', 'esc-deep', 'dir/esc-up', ...FUZZ_NAMES];
+    return Buffer.from(r.pick(kind === 'file' ? files : dirs));
   }
 
   #symlinkTarget(): Buffer {
@@ -583,7 +617,7 @@ export class PacketGenerator {
     const r = this.rng;
     return r.weighted<() => bigint>([
       [6, () => BigInt(r.size(1 << 20))],
-      [1, () => BigInt(r.pick([0, 1, 4095, 4096, 65536, 4 << 20]))],
+      [1, () => BigInt(r.pick([0, 1, 4095, 4096, 65536, 1 << 20]))],
       [1, () => r.pick([2n ** 45n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 2n ** 62n, 2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n])],
     ])();
   }
@@ -593,11 +627,14 @@ export class PacketGenerator {
   /** Reads may go anywhere: add the 32-bit boundaries. */
   #readOffset(): bigint {
     const r = this.rng;
+    if (r.chance(0.3)) return 0n;
+    if (r.chance(0.3)) return BigInt(r.int(300 * 1024));
     if (r.chance(0.15)) return r.pick([2n ** 31n - 1n, 2n ** 31n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 44n]);
     return this.#size();
   }
   #copyLength(): bigint {
     const r = this.rng;
+    if (this.#o.copyToEof === false) return BigInt(r.range(1, 1 << 20));
     return r.chance(0.3) ? 0n : r.chance(0.8) ? BigInt(r.size(1 << 20)) : r.pick([2n ** 32n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n]);
   }
   #u32len(): number {

@@ -101,19 +101,37 @@ export interface FuzzFigures {
   peakRssMiB: number;
   rssLimitMiB: number;
   rssExceeded: number;
+  /**
+   * Files in the root that grew past RUNAWAY_BYTES although no request can legitimately make one
+   * bigger than a few MiB (the generator keeps sizes and offsets small): a runaway write.
+   */
+  runaways: string[];
+  /** Largest file seen in the root (bytes), and whether RLIMIT_FSIZE guarded the disk. */
+  largestFile: number;
+  fileSizeLimited: boolean;
+  /** Open file descriptors of this process: at the start, the most seen, and after the fuzz connection closed. */
+  fdsStart: number;
+  fdsPeak: number;
+  fdsEnd: number;
   /** Changes outside the root, secrets or host paths in replies. */
   escapes: string[];
   /** Uncaught exceptions and unhandled rejections. */
   crashes: string[];
   auditEvents: Record<string, number>;
   samples: Sample[];
+  /** The requests that took longest to answer (over 500 ms). */
+  slowest: { ms: number; kind: string; mutation: string; reply: string; hex: string }[];
   /** Where the time went (ms): channel resets, checkpoints. */
   resetMs: number;
   checkpointMs: number;
 }
 
 const MiB = 1024 * 1024;
+/** RLIMIT_FSIZE during a run, and the size from which a file in the root counts as a runaway. */
+const FSIZE_LIMIT = 8 * MiB;
+const RUNAWAY_BYTES = 6 * MiB;
 const rss = () => process.memoryUsage.rss() / MiB;
+const fds = () => readdirSync('/proc/self/fd').length;
 const statusName = (c: number) => ['OK', 'EOF', 'NO_SUCH_FILE', 'PERMISSION_DENIED', 'FAILURE', 'BAD_MESSAGE', 'NO_CONNECTION', 'CONNECTION_LOST', 'OP_UNSUPPORTED'][c] ?? `CODE_${c}`;
 const REPLY_NAMES: Record<number, string> = { 2: 'VERSION', 101: 'STATUS', 102: 'HANDLE', 103: 'DATA', 104: 'NAME', 105: 'ATTRS', 201: 'EXTENDED_REPLY' };
 
@@ -235,6 +253,46 @@ function capSizes(dir: string, max: number, depth = 0): void {
   }
 }
 
+/**
+ * Caps the size of any file this process writes (RLIMIT_FSIZE; Node ignores SIGXFSZ, so a write
+ * past it fails with EFBIG). A safety net for the host disk: a server bug that copies a file onto
+ * itself "until end of file" would otherwise grow it until the disk is full. Returns the undo, or
+ * undefined where prlimit(1) is missing.
+ */
+export function limitFileSize(bytes: number): (() => void) | undefined {
+  const pid = String(process.pid);
+  try {
+    const before = execFileSync('prlimit', ['--pid', pid, '--fsize', '--output', 'SOFT', '--noheadings', '--raw'], { encoding: 'utf8' }).trim();
+    execFileSync('prlimit', ['--pid', pid, `--fsize=${bytes}:`]);
+    return () => execFileSync('prlimit', ['--pid', pid, `--fsize=${before}:`]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The largest regular file under `dir` (no symlinks followed). */
+function largestFile(dir: string, depth = 0): { path: string; size: number } {
+  let best = { path: '', size: -1 };
+  if (depth > 12) return best;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return best;
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    try {
+      const st = lstatSync(p);
+      const c = st.isDirectory() ? largestFile(p, depth + 1) : st.isFile() ? { path: p, size: st.size } : best;
+      if (c.size > best.size) best = c;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return best;
+}
+
 function hashNoAtime(p: string): string {
   const fd = openSync(p, FS.O_RDONLY | (FS.O_NOATIME ?? 0));
   try {
@@ -315,6 +373,7 @@ function fuzzNamesOutside(l: Layout, before?: Set<string>): Set<string> {
 
 interface Pending {
   seq: number;
+  sentAt: number;
   kind: string;
   mutation: string;
   expect: Expect;
@@ -466,7 +525,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
     byExpect: {}, byMutation: {}, byKind: {}, replies: {}, repliesTotal: 0, channelResets: 0, reconnects: 0,
     missingReplies: 0, unexpectedReplies: 0, lateReplies: 0, badReplies: 0, reorderedReplies: 0, reorderedProtocolErrors: 0,
     fatalNotClosed: 0, pingFailures: 0, slowReplies: 0, desyncReplies: 0, bystanderOps: 0, bystanderErrors: [], startRssMiB: 0, peakRssMiB: 0,
-    rssLimitMiB: 0, rssExceeded: 0, escapes: [], crashes: [], auditEvents: {}, samples: [], resetMs: 0, checkpointMs: 0,
+    rssLimitMiB: 0, rssExceeded: 0, escapes: [], crashes: [], auditEvents: {}, samples: [], slowest: [], runaways: [], largestFile: 0, fileSizeLimited: false, fdsStart: 0, fdsPeak: 0, fdsEnd: 0, resetMs: 0, checkpointMs: 0,
   };
   const sampleCounts = new Map<string, number>();
   const sample = (s: Sample) => {
@@ -489,6 +548,18 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
   let bystanderDone: Promise<void> = Promise.resolve();
   const clients: { end(): void }[] = [];
   const started = Date.now();
+  const unlimit = limitFileSize(FSIZE_LIMIT);
+  fig.fileSizeLimited = unlimit !== undefined;
+  const runawaySeen = new Set<string>();
+  const watchSizes = () => {
+    const big = largestFile(l.root);
+    fig.largestFile = Math.max(fig.largestFile, big.size);
+    if (big.size >= RUNAWAY_BYTES && !runawaySeen.has(big.path)) {
+      runawaySeen.add(big.path);
+      fig.runaways.push(`${big.path.slice(l.root.length)} reached ${(big.size / MiB).toFixed(0)} MiB`);
+    }
+  };
+  const watchdog = setInterval(watchSizes, 50);
   try {
     restoreFixtures(l);
     const namesBefore = fuzzNamesOutside(l);
@@ -506,14 +577,25 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
     // ---- bystander
     const by = await connect(server, { username: 'bystander', password: byPassword });
     clients.push({ end: () => void by.end() });
-    bystanderDone = runBystander(by, new Rng(opts.seed ^ 0x5bd1e995), fig, stop, () => connect(srvRef, { username: 'bystander', password: byPassword }));
+    bystanderDone = runBystander(by, new Rng(opts.seed ^ 0x5bd1e995), fig, stop, [secretBuf, ...hostPathBufs], () => connect(srvRef, { username: 'bystander', password: byPassword }));
 
     // ---- fuzz connection
-    const gen = new PacketGenerator(opts.seed, { outsideHostPath: l.outside, user: 'fuzz', ...(opts.framingRate !== undefined ? { framingRate: opts.framingRate } : {}) });
+    // Without RLIMIT_FSIZE, no copy-data "to end of file": a copy onto the same file would fill the disk.
+    const gen = new PacketGenerator(opts.seed, { outsideHostPath: l.outside, user: 'fuzz', copyToEof: fig.fileSizeLimited, ...(opts.framingRate !== undefined ? { framingRate: opts.framingRate } : {}) });
     const ctx: FuzzContext = { fileHandles: [], dirHandles: [], staleHandles: [] };
     let client = await connectClient(server);
     clients.push({ end: () => client.end() });
     let seq = 0;
+    let lastReplyAt = Date.now();
+    let fresh: { kind: 'file' | 'dir'; handle: Buffer }[] = [];
+    const adoptHandles = () => {
+      for (const { kind, handle } of fresh) {
+        const list = kind === 'file' ? ctx.fileHandles : ctx.dirHandles;
+        list.push(handle);
+        if (list.length > 24) retire(ctx, list.shift()!);
+      }
+      fresh = [];
+    };
 
     const onPayload = (ch: FuzzChannel, payloadView: Buffer): Reply | undefined => {
       fig.repliesTotal++;
@@ -555,16 +637,24 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
         }
       }
       ch.outstanding.delete(reply.id);
+      // Replies leave in order, so the time since the previous reply (or since this request was
+      // sent, if later) is this request's own cost: keep the slowest few, to name what stalls.
+      const now = Date.now();
+      const took = now - Math.max(lastReplyAt, p.sentAt);
+      lastReplyAt = now;
+      if (took > 500 && (fig.slowest.length < 5 || took > fig.slowest[fig.slowest.length - 1]!.ms)) {
+        fig.slowest.push({ ms: took, kind: p.kind, mutation: p.mutation, reply: describe(reply), hex: p.bytes.toString('hex') });
+        fig.slowest.sort((a, b) => b.ms - a.ms);
+        fig.slowest.length = Math.min(fig.slowest.length, 5);
+      }
       const bad = checkReply(p, reply);
       if (bad) {
         fig.badReplies++;
         sample({ what: `wrong reply: ${bad}`, kind: p.kind, mutation: p.mutation, expect: p.expect, hex: p.bytes.toString('hex'), detail: describe(reply) });
       }
-      if (reply.type === 102 && reply.handle && p.opens) {
-        const list = p.opens === 'file' ? ctx.fileHandles : ctx.dirHandles;
-        list.push(reply.handle);
-        if (list.length > 24) retire(ctx, list.shift()!);
-      }
+      // New handles join the context at the next checkpoint, not when their reply happens to
+      // arrive: within a batch the generator's choices depend on the seed alone.
+      if (reply.type === 102 && reply.handle && p.opens) fresh.push({ kind: p.opens, handle: reply.handle });
       return reply;
     };
 
@@ -607,7 +697,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
 
     let ch = await openChannel();
     const dropHandles = () => {
-      for (const h of [...ctx.fileHandles, ...ctx.dirHandles]) retire(ctx, h);
+      for (const h of [...ctx.fileHandles, ...ctx.dirHandles, ...fresh.map((f) => f.handle)]) retire(ctx, h);
+      fresh = [];
       ctx.fileHandles = [];
       ctx.dirHandles = [];
     };
@@ -637,6 +728,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
       fig.resetMs += Date.now() - t0;
     };
 
+    fig.fdsStart = fds();
+    fig.fdsPeak = fig.fdsStart;
     const startRss = rss();
     fig.startRssMiB = startRss;
     fig.peakRssMiB = startRss;
@@ -679,10 +772,18 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
             const len = payload.readUInt32BE(5);
             if (9 + len <= payload.length) ext = payload.subarray(9, 9 + len).toString('latin1');
           }
-          ch.outstanding.set(pkt.id, { seq: seq++, kind: pkt.kind, mutation: pkt.mutation, expect: pkt.expect, type: payload[0]!, ext, opens: pkt.opens, bytes: pkt.bytes.length > 512 ? Buffer.from(pkt.bytes.subarray(0, 512)) : pkt.bytes });
+          ch.outstanding.set(pkt.id, { seq: seq++, sentAt: Date.now(), kind: pkt.kind, mutation: pkt.mutation, expect: pkt.expect, type: payload[0]!, ext, opens: pkt.opens, bytes: pkt.bytes.length > 512 ? Buffer.from(pkt.bytes.subarray(0, 512)) : pkt.bytes });
         }
         ch.queue(pkt.bytes);
         if (ch.queued >= 64 * 1024) await ch.flush();
+        // Every 100 packets: let the replies catch up, then hand the new handles to the generator.
+        if (i % 100 === 99) {
+          const td = Date.now();
+          const firstP = ch.outstanding.values().next().value as Pending | undefined;
+          await ch.drain(30_000);
+          if (process.env.FUZZ_DEBUG && Date.now() - td > 1000) console.log(`DBG drain ${Date.now() - td} ms; oldest ${firstP?.kind}/${firstP?.mutation} ${firstP?.bytes.toString('hex').slice(0, 200)}`);
+          adoptHandles();
+        }
         if (ch.closed) {
           sample({ what: 'server closed the channel after a non-fatal packet', kind: pkt.kind, mutation: pkt.mutation, hex: pkt.bytes.subarray(0, 512).toString('hex') });
           fig.pingFailures++;
@@ -696,10 +797,17 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
 
     // ---- final checks: one more checkpoint, and a brand-new connection still works
     await checkpoint();
-    const fresh = await connect(srvRef, { username: 'fuzz', password: fuzzPassword });
-    const real = await fresh.realpath('.');
+    const freshConn = await connect(srvRef, { username: 'fuzz', password: fuzzPassword });
+    const real = await freshConn.realpath('.');
     if (real !== '/') fig.escapes.push(`REALPATH "." on a new connection is ${JSON.stringify(real)}`);
-    await fresh.end();
+    await freshConn.end();
+    // Every handle the fuzz sessions left open is closed with its session: the fd count returns.
+    client.end();
+    const until = Date.now() + 10_000;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      fig.fdsEnd = fds();
+    } while (fig.fdsEnd > fig.fdsStart + 8 && Date.now() < until);
 
     async function settle(c: FuzzChannel, ms: number, why: string): Promise<void> {
       if (!(await c.drain(ms))) {
@@ -716,7 +824,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
       const t0 = Date.now();
       // Liveness: a ping through the same channel, answered after everything sent before it.
       const ping = gen.ping();
-      const pingPending: Pending = { seq: seq++, kind: 'PING', mutation: 'valid', expect: 'reply', type: T.REALPATH, ext: undefined, opens: undefined, bytes: ping.bytes };
+      const pingPending: Pending = { seq: seq++, sentAt: Date.now(), kind: 'PING', mutation: 'valid', expect: 'reply', type: T.REALPATH, ext: undefined, opens: undefined, bytes: ping.bytes };
       ch.outstanding.set(ping.id, pingPending);
       const got = ch.waitReply(ping.id, 30_000);
       ch.queue(ping.bytes);
@@ -741,6 +849,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
         sample({ what: 'no reply by the next ping', kind: p.kind, mutation: p.mutation, expect: p.expect, hex: p.bytes.toString('hex') });
       }
       if (ch.closed) await resetAfter(undefined);
+      adoptHandles();
 
       // Nothing outside the root changed; no fuzz-named file appeared in host directories.
       const now = snapshot(l);
@@ -749,6 +858,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
       // Stop on the first escape: the sentinels are no longer a baseline.
       if (fig.escapes.length) stop.done = true;
 
+      fig.fdsPeak = Math.max(fig.fdsPeak, fds());
       const m = rss();
       fig.peakRssMiB = Math.max(fig.peakRssMiB, m);
       if (m > fig.rssLimitMiB) {
@@ -758,11 +868,13 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
       // The test double keeps every audit record in memory: count and drop them.
       for (const e of srvRef.events) bump(fig.auditEvents, e.event);
       srvRef.events.length = 0;
-      capSizes(l.root, 16 * MiB);
+      watchSizes();
+      capSizes(l.root, 2 * MiB);
       restoreFixtures(l);
       fig.checkpointMs += Date.now() - t0;
     }
   } finally {
+    clearInterval(watchdog);
     stop.done = true;
     await withTimeout(bystanderDone, 30_000, 'bystander to stop').catch((e: Error) => fig.bystanderErrors.push(e.message));
     for (const c of clients) c.end();
@@ -772,6 +884,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
     process.off('uncaughtException', onCrash);
     process.off('unhandledRejection', onCrash);
     rmSync(l.tmp, { recursive: true, force: true });
+    unlimit?.();
   }
   fig.elapsedMs = Date.now() - started;
   fig.packetsPerSecond = Math.round(fig.packets / (fig.elapsedMs / 1000));
@@ -814,7 +927,7 @@ function describe(r: Reply): string {
 // =============================================================================================
 // The bystander: another user, valid operations in a loop, every result checked
 
-async function runBystander(first: SftpClient, rng: Rng, fig: FuzzFigures, stop: { done: boolean }, reconnect: () => Promise<SftpClient>): Promise<void> {
+async function runBystander(first: SftpClient, rng: Rng, fig: FuzzFigures, stop: { done: boolean }, forbidden: Buffer[], reconnect: () => Promise<SftpClient>): Promise<void> {
   let c = first;
   const fail = (what: string, e?: unknown) => {
     if (fig.bystanderErrors.length < 50) fig.bystanderErrors.push(`${what}${e ? `: ${e instanceof Error ? e.message : String(e)}` : ''}`);
@@ -848,6 +961,10 @@ async function runBystander(first: SftpClient, rng: Rng, fig: FuzzFigures, stop:
       const back2 = await op('read', c.readFile(b));
       if (!back2.equals(data)) fail(`read ${b} after rename differs`);
       await op('remove', c.remove(b));
+      // The client keeps every byte it received until inbound() is called: drain it (and look
+      // for the outside secret and host paths in what this other user was sent).
+      const seen = c.inbound();
+      for (const bad of forbidden) if (seen.includes(bad)) fig.escapes.push(`bystander received ${bad.toString()}`);
       if (i % 10 === 0) {
         await op('mkdir', c.mkdir(`/work/d${i}`));
         await op('rmdir', c.rmdir(`/work/d${i}`));
@@ -893,14 +1010,17 @@ export function formatFigures(f: FuzzFigures): string {
     ['time in resets / checkpoints', `${(f.resetMs / 1000).toFixed(1)} s / ${(f.checkpointMs / 1000).toFixed(1)} s`],
     ['bystander ops / errors', `${f.bystanderOps} / ${f.bystanderErrors.length}`],
     ['RSS start / peak / limit', `${f.startRssMiB.toFixed(0)} / ${f.peakRssMiB.toFixed(0)} / ${f.rssLimitMiB.toFixed(0)} MiB`],
+    ['fds start / peak / end', `${f.fdsStart} / ${f.fdsPeak} / ${f.fdsEnd}`],
+    ['largest file / runaways', `${(f.largestFile / MiB).toFixed(1)} MiB / ${f.runaways.length}${f.fileSizeLimited ? '' : ' (no RLIMIT_FSIZE: copy-data to EOF not sent)'}`],
     ['escapes', String(f.escapes.length)],
     ['crashes', String(f.crashes.length)],
     ['audit events', JSON.stringify(sorted(f.auditEvents))],
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `  ${k.padEnd(w)}  ${v}`);
+  for (const s of f.slowest) lines.push(`  slow: ${s.ms} ms for ${s.kind}/${s.mutation} -> ${s.reply} bytes=${s.hex.slice(0, 300)}`);
   for (const s of f.samples) lines.push(`  sample: ${s.what} [${s.kind}/${s.mutation}${s.expect ? '/' + s.expect : ''}] ${s.detail ?? ''} ${s.hex ? 'bytes=' + s.hex.slice(0, 300) : ''}`);
-  for (const e of [...f.escapes.slice(0, 10), ...f.crashes.slice(0, 5), ...f.bystanderErrors.slice(0, 10)]) lines.push(`  ! ${e}`);
+  for (const e of [...f.escapes.slice(0, 10), ...f.crashes.slice(0, 5), ...f.bystanderErrors.slice(0, 10), ...f.runaways.slice(0, 10)]) lines.push(`  ! ${e}`);
   return `protocol fuzz figures\n${lines.join('\n')}`;
 }
 
