@@ -110,7 +110,7 @@ export const limitsSchema = z.strictObject({
   maxSessionsPerUser: z.number().int().positive().default(0x7fffffff),
   maxSessionsPerConnection: z.number().int().positive().default(10),
   maxHandlesPerSession: z.number().int().positive().max(100000).default(512),
-  maxInflightBytesPerSession: z.number().int().positive().default(16 * 1024 * 1024),
+  maxInflightBytesPerSession: z.number().int().positive().default(4 * 1024 * 1024),
   maxRequestsInFlight: z.number().int().positive().default(256),
   penalty: z
     .strictObject({
