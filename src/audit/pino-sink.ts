@@ -10,7 +10,17 @@ export interface JsonSinkOptions {
   sync?: boolean;
 }
 
-type Destination = ReturnType<typeof pino.destination>;
+export type Destination = ReturnType<typeof pino.destination>;
+
+/** Flushes what is buffered (if the file is open yet) and closes a pino destination. */
+export function closeDestination(dest: Destination): void {
+  try {
+    dest.flushSync();
+  } catch {
+    /* not open yet, or already closed: nothing to flush */
+  }
+  dest.end();
+}
 
 export class JsonSink implements AuditSink {
   readonly #dest: Destination;
@@ -35,12 +45,7 @@ export class JsonSink implements AuditSink {
     this.#dest.reopen();
   }
   async close(): Promise<void> {
-    try {
-      this.#dest.flushSync();
-    } catch {
-      /* not ready yet or already closed */
-    }
-    this.#dest.end();
+    closeDestination(this.#dest);
   }
 }
 

@@ -6,8 +6,8 @@ import { pino } from 'pino';
 import { hostname } from 'node:os';
 import type { AuditRecord, AuditSink } from './events.js';
 import { escapeText, splitRemote } from './escape.js';
+import { closeDestination, type Destination } from './pino-sink.js';
 
-type Destination = ReturnType<typeof pino.destination>;
 
 abstract class LineFile implements AuditSink {
   readonly #dest: Destination;
@@ -22,12 +22,7 @@ abstract class LineFile implements AuditSink {
     this.#dest.reopen();
   }
   async close(): Promise<void> {
-    try {
-      this.#dest.flushSync();
-    } catch {
-      /* nothing buffered yet */
-    }
-    this.#dest.end();
+    closeDestination(this.#dest);
   }
 }
 

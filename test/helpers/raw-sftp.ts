@@ -40,17 +40,8 @@ export const FXP = {
   EXTENDED_REPLY: 201,
 } as const;
 
-export const FX = {
-  OK: 0,
-  EOF: 1,
-  NO_SUCH_FILE: 2,
-  PERMISSION_DENIED: 3,
-  FAILURE: 4,
-  BAD_MESSAGE: 5,
-  NO_CONNECTION: 6,
-  CONNECTION_LOST: 7,
-  OP_UNSUPPORTED: 8,
-} as const;
+/** SFTP v3 status codes: the server's own table. */
+export { STATUS as FX } from '../../src/errors.js';
 
 export const PFLAG = { READ: 0x01, WRITE: 0x02, APPEND: 0x04, CREAT: 0x08, TRUNC: 0x10, EXCL: 0x20 } as const;
 

@@ -17,18 +17,9 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { Attributes, FileEntryWithStats, InputAttributes, SFTPWrapper, Stats } from 'ssh2';
 
-/** SFTP v3 status codes. */
-export const STATUS = {
-  OK: 0,
-  EOF: 1,
-  NO_SUCH_FILE: 2,
-  PERMISSION_DENIED: 3,
-  FAILURE: 4,
-  BAD_MESSAGE: 5,
-  NO_CONNECTION: 6,
-  CONNECTION_LOST: 7,
-  OP_UNSUPPORTED: 8,
-} as const;
+/** SFTP v3 status codes: the server's own table. */
+import { STATUS } from '../../src/errors.js';
+export { STATUS };
 
 /** SSH_FXF_* open flags. */
 export const OPEN = {
