@@ -59,8 +59,7 @@ async function oneRun() {
   }
 }
 
-async function startup() {
-  const cold = await oneRun(); // first run pays module warm-up (JIT, native addon, key generation code)
+async function startup(cold) {
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(await oneRun());
   const pick = (k) => runs.map((r) => r[k]);
@@ -112,14 +111,18 @@ async function many() {
     listedMs,
     closedMs,
     rss: { before: before.rss, afterStart: afterStart.rss, afterList: afterList.rss, afterClose: afterClose.rss },
-    heapUsed: { before: before.heapUsed, afterStart: afterStart.heapUsed, afterClose: afterClose.heapUsed },
+    heapUsed: { before: before.heapUsed, afterStart: afterStart.heapUsed, afterList: afterList.heapUsed, afterClose: afterClose.heapUsed },
+    external: { before: before.external + before.arrayBuffers, afterStart: afterStart.external + afterStart.arrayBuffers, afterClose: afterClose.external + afterClose.arrayBuffers },
     gc: typeof globalThis.gc === 'function',
   };
 }
 
 const when = new Date();
-const s = await startup();
+// The first run pays the one-time warm-up (lazy modules, native addon, JIT); the 50-instance
+// memory test comes next, before 40 more start/close cycles could pre-grow the heap.
+const cold = await oneRun();
 const m = await many();
+const s = await startup(cold);
 const mib = (b) => `${(b / MiB).toFixed(1)} MiB`;
 const lines = [
   `test double start-up, ${when.toISOString()}, Node ${process.version}, ${cpus().length} vCPU`,
@@ -130,6 +133,7 @@ const lines = [
   '',
   `${m.instances} instances alive at once in one process${m.gc ? ' (RSS after forced GC)' : ' (run with --expose-gc for steadier RSS)'}:`,
   `  RSS before ${mib(m.rss.before)}, after starting ${m.instances} in parallel ${mib(m.rss.afterStart)} (+${mib(m.rss.afterStart - m.rss.before)}, ${((m.rss.afterStart - m.rss.before) / m.instances / 1024).toFixed(0)} KiB per instance; started in ${ms(m.startedMs)})`,
+  `  JS heap used ${mib(m.heapUsed.before)} → ${mib(m.heapUsed.afterStart)} (+${((m.heapUsed.afterStart - m.heapUsed.before) / m.instances / 1024).toFixed(0)} KiB per instance) → ${mib(m.heapUsed.afterList)} after one session each → ${mib(m.heapUsed.afterClose)} after close`,
   `  each instance listed only its own files: ${m.checked}/${m.instances} (sequential connect + list: ${ms(m.listedMs)}); RSS then ${mib(m.rss.afterList)}`,
   `  after closing all (${ms(m.closedMs)}): RSS ${mib(m.rss.afterClose)} (${m.rss.afterClose >= m.rss.before ? '+' : ''}${mib(m.rss.afterClose - m.rss.before)} vs before)`,
 ];

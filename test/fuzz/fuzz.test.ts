@@ -67,22 +67,26 @@ describe('protocol fuzzer', () => {
  * write offset past the read offset never reaches the end: every chunk it writes is read again.
  * One request grows the file until the disk is full and holds up every later reply of the
  * session. OpenSSH's sftp-server refuses a copy whose two handles are the same handle or name the
- * same file (FAILURE). Run under RLIMIT_FSIZE so the bug cannot fill the disk.
+ * same path (FAILURE); a hard link (or a symlink) names the same file by another path, so only
+ * comparing the files themselves (device and inode) closes it. Run under RLIMIT_FSIZE so the bug
+ * cannot fill the disk.
  */
 describe('copy-data onto the file it reads', () => {
   const probe = limitFileSize(16 * 1024 * 1024);
   probe?.();
   it.skipIf(!probe).each([
-    ['the same handle', false],
-    ['two handles on one file', true],
-  ])('through %s, to end of file, is answered at once and does not grow the file', async (_what, twoHandles) => {
+    ['the same handle', 'same'],
+    ['two handles on one file', 'twice'],
+    ['a hard link of the file', 'hardlink'],
+  ] as const)('through %s, to end of file, is answered at once and does not grow the file', async (_what, how) => {
     const undo = limitFileSize(16 * 1024 * 1024);
     try {
       await using server = await startTestServer({ files: { 'f.bin': Buffer.alloc(65536, 7) } });
       const raw = await RawSftp.open(server);
       try {
+        if (how === 'hardlink') expect((await raw.extended('hardlink@openssh.com', Buffer.concat([str('/f.bin'), str('/g.bin')]))).code).toBe(FX.OK);
         const src = await raw.openHandle('/f.bin', PFLAG.READ | PFLAG.WRITE);
-        const dst = twoHandles ? await raw.openHandle('/f.bin', PFLAG.READ | PFLAG.WRITE) : src;
+        const dst = how === 'same' ? src : await raw.openHandle(how === 'hardlink' ? '/g.bin' : '/f.bin', PFLAG.READ | PFLAG.WRITE);
         const t0 = Date.now();
         // copy-data: read handle, read offset 0, length 0 (to end of file), write handle, write offset 16
         const reply = await raw.request(FXP.EXTENDED, raw.nextId(), Buffer.concat([str('copy-data'), str(src), u64(0), u64(0), str(dst), u64(16)]), 60_000);
