@@ -100,7 +100,7 @@ export class SftpSession {
   /** close() has begun: in-flight requests finish, parked READs give up. */
   #ending = false;
   #idleWaiters: (() => void)[] = [];
-  #readQueue: (() => void)[] = [];
+  #readQueue: { len: number; resolve: () => void }[] = [];
   #readReserved = 0;
   readonly #swapSymlink: boolean;
   /** Fires on every request (idle timers). */
@@ -629,23 +629,34 @@ export class SftpSession {
 
   /**
    * READ backpressure: bytes of READs being served plus reply bytes waiting for the client's window
-   * stay under maxInflightBytes; beyond it READs wait (one is always allowed, so progress is certain).
+   * stay under maxInflightBytes; beyond it READs wait. Reservations are granted strictly in request
+   * order: a reservation ends when its reply is sent, replies leave in request order, so a later READ
+   * holding budget while an earlier one waits would wait on it forever.
    */
-  async #reserveRead(len: number): Promise<void> {
-    const cap = this.#o.limits.maxInflightBytes;
-    for (;;) {
-      const queued = this.#sftp.outgoingBytes?.() ?? 0;
-      if (this.#ending || (queued <= cap && (this.#readReserved === 0 || this.#readReserved + len + queued <= cap))) break;
-      await new Promise<void>((resolve) => this.#readQueue.push(resolve));
+  #reserveRead(len: number): Promise<void> {
+    if (this.#ending || (this.#readQueue.length === 0 && this.#readFits(len))) {
+      this.#readReserved += len;
+      return Promise.resolve();
     }
-    this.#readReserved += len;
+    return new Promise<void>((resolve) => this.#readQueue.push({ len, resolve }));
+  }
+  #readFits(len: number): boolean {
+    const cap = this.#o.limits.maxInflightBytes;
+    const queued = this.#sftp.outgoingBytes?.() ?? 0;
+    // One READ may always run when nothing is reserved, so progress is certain.
+    return queued <= cap && (this.#readReserved === 0 || this.#readReserved + len + queued <= cap);
   }
   #releaseRead(len: number): void {
     this.#readReserved -= len;
     this.#releaseReads();
   }
+  /** Grants waiting READs from the head of the queue while they fit (all of them once closing). */
   #releaseReads(): void {
-    for (const r of this.#readQueue.splice(0)) r();
+    for (let head = this.#readQueue[0]; head && (this.#ending || this.#readFits(head.len)); head = this.#readQueue[0]) {
+      this.#readQueue.shift();
+      this.#readReserved += head.len;
+      head.resolve();
+    }
   }
 
   #finishTransfer(h: FileHandle, status: 'complete' | 'incomplete'): void {

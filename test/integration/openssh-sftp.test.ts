@@ -66,6 +66,16 @@ describe('OpenSSH sftp client', () => {
     expect(await s.exists('/made')).toBe(false);
   });
 
+  it('a 40 MiB get with 64 requests of 255 KiB in flight completes under the default in-flight cap', async () => {
+    // The cap (4 MiB) is far below 64 × 255 KiB: READs must queue for budget in request order, or
+    // later READs holding budget wait on earlier ones parked for it (a stall seen in the benchmark).
+    const data = randomBytes(40 * 1024 * 1024);
+    await s.writeFile('/big-get.bin', data);
+    const r = await sftpBatch(s, ['get /big-get.bin big-get.bin'], { cwd: local, timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    expect((await readFile(join(local, 'big-get.bin'))).equals(data)).toBe(true);
+  });
+
   it('hard links keep the same inode', async () => {
     await s.writeFile('/h1', 'x');
     const r = await sftpBatch(s, ['ln /h1 /h2']);
