@@ -109,6 +109,8 @@ export interface FuzzFigures {
   /** Largest file seen in the root (bytes), and whether RLIMIT_FSIZE guarded the disk. */
   largestFile: number;
   fileSizeLimited: boolean;
+  /** Times the root was emptied at a checkpoint (more than ROOT_ENTRIES names had piled up). */
+  rootWipes: number;
   /** Open file descriptors of this process: at the start, the most seen, and after the fuzz connection closed. */
   fdsStart: number;
   fdsPeak: number;
@@ -130,6 +132,8 @@ const MiB = 1024 * 1024;
 /** RLIMIT_FSIZE during a run, and the size from which a file in the root counts as a runaway. */
 const FSIZE_LIMIT = 8 * MiB;
 const RUNAWAY_BYTES = 6 * MiB;
+/** More entries than this in the root at a checkpoint: the root is emptied and the fixtures restored. */
+const ROOT_ENTRIES = 400;
 const rss = () => process.memoryUsage.rss() / MiB;
 const fds = () => readdirSync('/proc/self/fd').length;
 const statusName = (c: number) => ['OK', 'EOF', 'NO_SUCH_FILE', 'PERMISSION_DENIED', 'FAILURE', 'BAD_MESSAGE', 'NO_CONNECTION', 'CONNECTION_LOST', 'OP_UNSUPPORTED'][c] ?? `CODE_${c}`;
@@ -233,24 +237,31 @@ function restoreFixtures(l: Layout): number {
 }
 
 /** Files the fuzzer grew past `max` bytes are truncated (copy-data could otherwise fill the disk). */
-function capSizes(dir: string, max: number, depth = 0): void {
-  if (depth > 12) return;
+function capSizes(dir: string, max: number, depth = 0): number {
+  if (depth > 12) return 0;
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return;
+    return 0;
   }
+  let entries = names.length;
   for (const n of names) {
     const p = join(dir, n);
     try {
       const st = lstatSync(p);
-      if (st.isDirectory()) capSizes(p, max, depth + 1);
+      if (st.isDirectory()) entries += capSizes(p, max, depth + 1);
       else if (st.isFile() && (st.size > max || st.blocks * 512 > max)) truncateSync(p, 0);
     } catch {
       /* gone meanwhile */
     }
   }
+  return entries;
+}
+
+/** Empties the root (the fixtures are put back next): names the fuzzer made pile up over a long run. */
+function wipeRoot(l: Layout): void {
+  for (const n of readdirSync(l.root)) rmSync(join(l.root, n), { recursive: true, force: true });
 }
 
 /**
@@ -525,7 +536,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
     byExpect: {}, byMutation: {}, byKind: {}, replies: {}, repliesTotal: 0, channelResets: 0, reconnects: 0,
     missingReplies: 0, unexpectedReplies: 0, lateReplies: 0, badReplies: 0, reorderedReplies: 0, reorderedProtocolErrors: 0,
     fatalNotClosed: 0, pingFailures: 0, slowReplies: 0, desyncReplies: 0, bystanderOps: 0, bystanderErrors: [], startRssMiB: 0, peakRssMiB: 0,
-    rssLimitMiB: 0, rssExceeded: 0, escapes: [], crashes: [], auditEvents: {}, samples: [], slowest: [], runaways: [], largestFile: 0, fileSizeLimited: false, fdsStart: 0, fdsPeak: 0, fdsEnd: 0, resetMs: 0, checkpointMs: 0,
+    rssLimitMiB: 0, rssExceeded: 0, escapes: [], crashes: [], auditEvents: {}, samples: [], slowest: [], runaways: [], largestFile: 0, fileSizeLimited: false, rootWipes: 0, fdsStart: 0, fdsPeak: 0, fdsEnd: 0, resetMs: 0, checkpointMs: 0,
   };
   const sampleCounts = new Map<string, number>();
   const sample = (s: Sample) => {
@@ -559,7 +570,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
       fig.runaways.push(`${big.path.slice(l.root.length)} reached ${(big.size / MiB).toFixed(0)} MiB`);
     }
   };
-  const watchdog = setInterval(watchSizes, 50);
+  const watchdog = setInterval(watchSizes, 100);
   try {
     restoreFixtures(l);
     const namesBefore = fuzzNamesOutside(l);
@@ -869,7 +880,11 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
       for (const e of srvRef.events) bump(fig.auditEvents, e.event);
       srvRef.events.length = 0;
       watchSizes();
-      capSizes(l.root, 2 * MiB);
+      // Thousands of junk names would slow every walk of the root (and READDIR): start afresh.
+      if (capSizes(l.root, 2 * MiB) > ROOT_ENTRIES) {
+        wipeRoot(l);
+        fig.rootWipes++;
+      }
       restoreFixtures(l);
       fig.checkpointMs += Date.now() - t0;
     }
@@ -1001,7 +1016,7 @@ export function formatFigures(f: FuzzFigures): string {
     ['packets by expectation', JSON.stringify(f.byExpect)],
     ['packets by mutation', JSON.stringify(f.byMutation)],
     ['replies', `${f.repliesTotal}: ${JSON.stringify(sorted(f.replies))}`],
-    ['channel resets / reconnects', `${f.channelResets} / ${f.reconnects}`],
+    ['channel resets / reconnects / root wipes', `${f.channelResets} / ${f.reconnects} / ${f.rootWipes}`],
     ['missing / unexpected / late replies', `${f.missingReplies} / ${f.unexpectedReplies} / ${f.lateReplies}`],
     ['bad replies', String(f.badReplies)],
     ['reordered (session) / (parser errors)', `${f.reorderedReplies} / ${f.reorderedProtocolErrors}`],
