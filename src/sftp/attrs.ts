@@ -2,14 +2,8 @@
 import type { FileStat, SetAttrs } from './handler.js';
 import { SftpStatusError } from '../errors.js';
 
-export interface WireAttrs {
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  atime: number;
-  mtime: number;
-}
+/** The SFTP v3 ATTRS fields: the part of a stat that goes on the wire. */
+export type WireAttrs = Pick<FileStat, 'mode' | 'uid' | 'gid' | 'size' | 'atime' | 'mtime'>;
 
 export function toWire(s: FileStat): WireAttrs {
   return { mode: s.mode, uid: s.uid, gid: s.gid, size: s.size, atime: s.atime, mtime: s.mtime };
