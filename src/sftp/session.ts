@@ -114,6 +114,8 @@ export class SftpSession {
     this.#swapSymlink = !SSH2_SWAPS.test(opts.clientIdent) && OPENSSH_ORDER.test(opts.clientIdent);
     // The client read what was queued for it: parked READs may go on.
     sftp.on('drain', () => this.#releaseReads());
+    // Answers to malformed or unknown packets take their place in the reply order too.
+    sftp.answerProtocolError = (id, code, message) => this.#answer(id, code, message);
     this.#bind();
   }
 

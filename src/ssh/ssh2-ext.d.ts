@@ -80,6 +80,8 @@ declare module 'ssh2' {
      * exhausted (0 when nothing is queued). See the `drain` event.
      */
     outgoingBytes(): number;
+    /** When set, BAD_MESSAGE / OP_UNSUPPORTED answers to malformed or unknown packets go through it (reply order). */
+    answerProtocolError?: ((reqID: number, code: number, message: string) => void) | undefined;
 
     /** (Server-only) A recoverable protocol error; see SftpProtocolError. */
     on(event: 'protocol-error', listener: (err: SftpProtocolError) => void): this;

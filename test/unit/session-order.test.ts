@@ -64,3 +64,29 @@ describe('SFTP session reply order', () => {
     expect(replies.map((r) => `${r.kind}:${r.id}`)).toEqual(['handle:1', 'data:2', 'data:3', 'attrs:4']);
   });
 });
+
+describe('answers to malformed packets', () => {
+  it('take their place in the reply order instead of overtaking earlier replies', async () => {
+    const replies: { kind: string; id: number; handle?: Buffer }[] = [];
+    const sftp = fakeSftp(replies);
+    let releaseFirst!: () => void;
+    const gates = new Map<number, Promise<void>>([[0, new Promise<void>((r) => (releaseFirst = r))]]);
+    new SftpSession(sftp, {
+      user: 'u', sessionId: 's', remote: '127.0.0.1:1', clientIdent: 'SSH-2.0-OpenSSH_9.2', fs: slowFs(gates),
+      policy: new Policy({ readOnly: false, denyRequests: new Set() }), audit: new Audit('t'),
+      limits: { maxHandles: 10, maxRequestsInFlight: 100, maxInflightBytes: 1 << 24 }, startDirectory: '/', umask: 0o022,
+      hashUploads: false, ownerName: 'u', groupName: 'u',
+    });
+    const emit = (...a: unknown[]) => (sftp as unknown as EventEmitter).emit(...(a as [string, ...unknown[]]));
+    emit('OPEN', 1, '/f', 1, {});
+    await new Promise((r) => setTimeout(r, 10));
+    emit('READ', 2, replies[0]!.handle!, 0, 4); // held back by its gate
+    // What the patched ssh2 parser does for a malformed packet with id 3:
+    sftp.answerProtocolError?.(3, 5, 'Bad message');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(replies.map((r) => r.id)).toEqual([1]);
+    releaseFirst();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(replies.map((r) => `${r.kind}:${r.id}`)).toEqual(['handle:1', 'data:2', 'status:3']);
+  });
+});
