@@ -16,6 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { VfsStat } from '../sftp/handler.js';
 
 /** File metadata as fstat reports it; times are whole seconds since the epoch. */
 export interface NativeStat {
@@ -31,19 +32,8 @@ export interface NativeStat {
   blocks: number;
 }
 
-export interface NativeStatVfs {
-  bsize: number;
-  frsize: number;
-  blocks: number;
-  bfree: number;
-  bavail: number;
-  files: number;
-  ffree: number;
-  favail: number;
-  fsid: number;
-  flag: number;
-  namemax: number;
-}
+/** statvfs(3) fields, exactly the seam's VfsStat (the addon fills them all). */
+export type NativeStatVfs = VfsStat;
 
 /** Attributes for setstat/fsetstat. Mode is masked to 0o777; times are whole seconds. */
 export interface SetStatAttrs {

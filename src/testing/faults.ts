@@ -45,6 +45,17 @@ interface Pending {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** An injected CLOSE failure still closes for real: the client sees the error, no descriptor leaks. */
+async function closeAfter(fault: Promise<void>, close: () => Promise<void>): Promise<void> {
+  try {
+    await fault;
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return close();
+}
+
 /** "/in", "/in/" and "/in/." name the same place (OpenSSH's `ls /in` opens "/in/"). */
 function samePath(a: string, b: string): boolean {
   const norm = (p: string) => {
@@ -126,15 +137,7 @@ export class FaultInjector {
         await before('copy-data', path);
         return file.copyTo(unwrap.get(target) ?? target, ro, len, wo);
       },
-      async close() {
-        try {
-          await before('close', path);
-        } catch (e) {
-          await file.close();
-          throw e;
-        }
-        return file.close();
-      },
+      close: () => closeAfter(before('close', path), () => file.close()),
     });
     const unwrap = new WeakMap<OpenFile, OpenFile>();
     const wrapDir = (d: DirReader, path: string): DirReader => ({
@@ -142,15 +145,7 @@ export class FaultInjector {
         await before('readdir', path);
         return d.next(max);
       },
-      async close() {
-        try {
-          await before('close', path);
-        } catch (e) {
-          await d.close();
-          throw e;
-        }
-        return d.close();
-      },
+      close: () => closeAfter(before('close', path), () => d.close()),
     });
     return {
       async open(path: string, flags: OpenFlags, mode: number) {

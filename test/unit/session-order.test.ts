@@ -38,19 +38,25 @@ function fakeSftp(replies: { kind: string; id: number; handle?: Buffer }[]): SFT
   return e;
 }
 
+/** A session over the fake: the READ at offset 0 waits until releaseFirst() is called. */
+function session() {
+  const replies: { kind: string; id: number; handle?: Buffer }[] = [];
+  const sftp = fakeSftp(replies);
+  let releaseFirst!: () => void;
+  const gates = new Map<number, Promise<void>>([[0, new Promise<void>((r) => (releaseFirst = r))]]);
+  new SftpSession(sftp, {
+    user: 'u', sessionId: 's', remote: '127.0.0.1:1', clientIdent: 'SSH-2.0-OpenSSH_9.2', fs: slowFs(gates),
+    policy: new Policy({ readOnly: false, denyRequests: new Set() }), audit: new Audit('t'),
+    limits: { maxHandles: 10, maxRequestsInFlight: 100, maxInflightBytes: 1 << 24 }, startDirectory: '/', umask: 0o022,
+    hashUploads: false, ownerName: 'u', groupName: 'u',
+  });
+  const emit = (...a: unknown[]) => (sftp as unknown as EventEmitter).emit(...(a as [string, ...unknown[]]));
+  return { replies, sftp, releaseFirst, emit };
+}
+
 describe('SFTP session reply order', () => {
   it('replies leave in the order requests arrived, even when later requests finish first', async () => {
-    const replies: { kind: string; id: number; handle?: Buffer }[] = [];
-    const sftp = fakeSftp(replies);
-    let releaseFirst!: () => void;
-    const gates = new Map<number, Promise<void>>([[0, new Promise<void>((r) => (releaseFirst = r))]]);
-    new SftpSession(sftp, {
-      user: 'u', sessionId: 's', remote: '127.0.0.1:1', clientIdent: 'SSH-2.0-OpenSSH_9.2', fs: slowFs(gates),
-      policy: new Policy({ readOnly: false, denyRequests: new Set() }), audit: new Audit('t'),
-      limits: { maxHandles: 10, maxRequestsInFlight: 100, maxInflightBytes: 1 << 24 }, startDirectory: '/', umask: 0o022,
-      hashUploads: false, ownerName: 'u', groupName: 'u',
-    });
-    const emit = (...a: unknown[]) => (sftp as unknown as EventEmitter).emit(...(a as [string, ...unknown[]]));
+    const { replies, sftp, releaseFirst, emit } = session();
     emit('OPEN', 1, '/f', 1, {});
     await new Promise((r) => setTimeout(r, 10));
     const handle = replies[0]!.handle!;
@@ -67,17 +73,7 @@ describe('SFTP session reply order', () => {
 
 describe('answers to malformed packets', () => {
   it('take their place in the reply order instead of overtaking earlier replies', async () => {
-    const replies: { kind: string; id: number; handle?: Buffer }[] = [];
-    const sftp = fakeSftp(replies);
-    let releaseFirst!: () => void;
-    const gates = new Map<number, Promise<void>>([[0, new Promise<void>((r) => (releaseFirst = r))]]);
-    new SftpSession(sftp, {
-      user: 'u', sessionId: 's', remote: '127.0.0.1:1', clientIdent: 'SSH-2.0-OpenSSH_9.2', fs: slowFs(gates),
-      policy: new Policy({ readOnly: false, denyRequests: new Set() }), audit: new Audit('t'),
-      limits: { maxHandles: 10, maxRequestsInFlight: 100, maxInflightBytes: 1 << 24 }, startDirectory: '/', umask: 0o022,
-      hashUploads: false, ownerName: 'u', groupName: 'u',
-    });
-    const emit = (...a: unknown[]) => (sftp as unknown as EventEmitter).emit(...(a as [string, ...unknown[]]));
+    const { replies, sftp, releaseFirst, emit } = session();
     emit('OPEN', 1, '/f', 1, {});
     await new Promise((r) => setTimeout(r, 10));
     emit('READ', 2, replies[0]!.handle!, 0, 4); // held back by its gate
