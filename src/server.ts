@@ -22,6 +22,7 @@ import { startAdmin } from './admin/http.js';
 import * as native from './jail/native.js';
 import type { FileSystem } from './sftp/handler.js';
 import { readProxyHeader } from './ssh/proxy-protocol.js';
+import { tuneSocket } from './ssh/socket-tuning.js';
 
 const { Server: SshServer } = ssh2;
 
@@ -55,29 +56,6 @@ export type PeerMessage =
 export interface Peers {
   send(msg: PeerMessage): void;
   onMessage(handler: (msg: PeerMessage) => void): void;
-}
-
-/**
- * ssh2 writes every SSH packet with its own socket.write(): with TCP_NODELAY that is one syscall and
- * one TCP segment per reply (measured: a third of the server's CPU on small-file transfers). Cork the
- * socket at the first write of an event-loop turn and uncork it after the turn's I/O callbacks, so
- * the replies produced together leave in one writev.
- */
-function corkPerTurn(socket: Socket): void {
-  const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    socket.uncork();
-  };
-  socket.write = ((...args: unknown[]) => {
-    if (!corked && !socket.destroyed) {
-      corked = true;
-      socket.cork();
-      setImmediate(uncork);
-    }
-    return write(...args);
-  }) as Socket['write'];
 }
 
 export interface StartOptions {
@@ -353,11 +331,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     preauth.unref();
     socket.once('data', () => clearTimeout(preauth));
     socket.once('close', () => clearTimeout(preauth));
-    // Re-arming TCP_QUICKACK after each read removes the ~40 ms delayed-ACK stall that clients with
-    // Nagle on (ssh2's own client) hit on every exchange.
-    const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-    if (typeof fd === 'number' && fd >= 0) socket.on('data', () => native.setQuickAck(fd));
-    corkPerTurn(socket);
+    tuneSocket(socket);
     ssh.injectSocket(socket);
   }
   tcp.on('error', (err) => audit.emit({ event: 'server.warning', message: `listener error: ${err.message}` }));

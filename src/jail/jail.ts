@@ -77,13 +77,9 @@ class JailFile implements OpenFile {
   constructor(fd: number, readonly stat: FileStat) {
     this.#guard = new FdGuard(fd);
   }
-  read(position: number, length: number): Promise<Buffer> {
+  read(position: number, into: Buffer): Promise<number> {
     return this.#guard.use(
-      (fd) =>
-        new Promise((resolve, reject) => {
-          const buf = Buffer.allocUnsafe(length);
-          fsRead(fd, buf, 0, length, position, (err, n) => (err ? reject(err) : resolve(n === length ? buf : buf.subarray(0, n))));
-        }),
+      (fd) => new Promise((resolve, reject) => fsRead(fd, into, 0, into.length, position, (err, n) => (err ? reject(err) : resolve(n)))),
     );
   }
   write(position: number, data: Buffer): Promise<void> {

@@ -60,8 +60,11 @@ export interface DirEntry {
 export interface OpenFile {
   /** Stat taken when the file was opened. */
   readonly stat: FileStat;
-  /** Reads up to `length` bytes; a short or empty buffer means end of file. */
-  read(position: number, length: number): Promise<Buffer>;
+  /**
+   * Reads up to `into.length` bytes into `into` and returns how many; 0 means end of file. The
+   * caller owns `into` (the session reuses its READ buffers instead of allocating one per request).
+   */
+  read(position: number, into: Buffer): Promise<number>;
   write(position: number, data: Buffer): Promise<void>;
   fstat(): Promise<FileStat>;
   fsetstat(attrs: SetAttrs): Promise<void>;

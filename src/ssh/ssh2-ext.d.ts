@@ -80,6 +80,11 @@ declare module 'ssh2' {
      * exhausted (0 when nothing is queued). See the `drain` event.
      */
     outgoingBytes(): number;
+    /**
+     * (Server-only, patched) DATA reply built in place: `buf` holds `len` bytes of file data after
+     * 13 bytes of room for the header. True when the channel copied all of it (`buf` may be reused).
+     */
+    dataInPlace(reqId: number, buf: Buffer, len: number): boolean;
     /** When set, BAD_MESSAGE / OP_UNSUPPORTED answers to malformed or unknown packets go through it (reply order). */
     answerProtocolError?: ((reqID: number, code: number, message: string) => void) | undefined;
 

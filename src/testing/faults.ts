@@ -104,12 +104,12 @@ export class FaultInjector {
     const self = this;
     const wrapFile = (file: OpenFile, path: string): OpenFile => ({
       stat: file.stat,
-      async read(position, length) {
+      async read(position, into) {
         await before('read', path);
-        const max = self.faults.shortReadBytes > 0 ? Math.min(length, self.faults.shortReadBytes) : length;
-        const data = await file.read(position, max);
-        await self.#bytesMoved(data.length);
-        return data;
+        const max = self.faults.shortReadBytes > 0 ? Math.min(into.length, self.faults.shortReadBytes) : into.length;
+        const n = await file.read(position, into.subarray(0, max));
+        await self.#bytesMoved(n);
+        return n;
       },
       async write(position, data) {
         await before('write', path);

@@ -19,10 +19,11 @@ export class RootFiles {
     try {
       const parts: Buffer[] = [];
       for (let pos = 0; ; ) {
-        const chunk = await f.read(pos, 1 << 20);
-        if (chunk.length === 0) break;
-        parts.push(chunk);
-        pos += chunk.length;
+        const chunk = Buffer.allocUnsafe(1 << 20);
+        const n = await f.read(pos, chunk);
+        if (n === 0) break;
+        parts.push(chunk.subarray(0, n));
+        pos += n;
       }
       return Buffer.concat(parts);
     } finally {

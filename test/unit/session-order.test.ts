@@ -12,9 +12,10 @@ const stat: FileStat = { mode: 0o100644, uid: 0, gid: 0, size: 10, atime: 0, mti
 function slowFs(gates: Map<number, Promise<void>>): FileSystem {
   const file: OpenFile = {
     stat,
-    read: async (position, length) => {
+    read: async (position, into) => {
       await gates.get(position);
-      return Buffer.alloc(Math.min(length, 4), position);
+      into.fill(position, 0, 4);
+      return Math.min(into.length, 4);
     },
     write: async () => undefined,
     fstat: async () => stat,
@@ -35,6 +36,7 @@ function fakeSftp(replies: { kind: string; id: number; handle?: Buffer }[]): SFT
   const e = new EventEmitter() as unknown as SFTPWrapper & Record<string, unknown>;
   for (const kind of ['handle', 'data', 'status', 'attrs', 'name', 'extendedReply'])
     e[kind] = (id: number, arg: unknown) => replies.push({ kind, id, ...(kind === 'handle' ? { handle: arg as Buffer } : {}) });
+  e['dataInPlace'] = (id: number) => replies.push({ kind: 'data', id }) > 0;
   return e;
 }
 

@@ -1,0 +1,31 @@
+/**
+ * Buffers for READ replies, reused across requests and sessions. A fresh 255 KiB buffer per READ
+ * drove the garbage collector (≈ 650 ms of 2 s of CPU for 2,000 small downloads, ~87 full
+ * collections per GiB downloaded); a DATA reply is also built in place in the buffer it was read
+ * into, so the file data is not copied once more into a new packet.
+ */
+
+/** uint32 length, byte type, uint32 id, uint32 data length: what precedes the data of SSH_FXP_DATA. */
+export const DATA_HEADER = 13;
+
+export class BufferPool {
+  readonly #free: Buffer[] = [];
+  constructor(
+    readonly size: number,
+    /** Buffers kept when returned; beyond this they are left to the garbage collector. */
+    readonly keep: number,
+  ) {}
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafe(this.size);
+  }
+
+  /** Returns a buffer nobody refers to any more. */
+  give(buf: Buffer): void {
+    if (buf.length === this.size && this.#free.length < this.keep) this.#free.push(buf);
+  }
+
+  get pooled(): number {
+    return this.#free.length;
+  }
+}
