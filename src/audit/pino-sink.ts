@@ -12,6 +12,15 @@ export interface JsonSinkOptions {
 
 export type Destination = ReturnType<typeof pino.destination>;
 
+/**
+ * An append-only log file (or stdout). Asynchronous files batch their records: up to 8 KiB or
+ * 100 ms, whichever comes first (one write() per record cost ~35 µs of the event loop, a quarter of
+ * the server's CPU per small-file upload). Shutdown and logrotate flush what is buffered.
+ */
+export function openDestination(dest: string | 1, sync: boolean): Destination {
+  return sync ? pino.destination({ dest, sync: true, mkdir: dest !== 1 }) : pino.destination({ dest, sync: false, mkdir: dest !== 1, minLength: 8192, periodicFlush: 100 });
+}
+
 /** Flushes what is buffered (if the file is open yet) and closes a pino destination. */
 export function closeDestination(dest: Destination): void {
   try {
@@ -26,7 +35,7 @@ export class JsonSink implements AuditSink {
   readonly #dest: Destination;
   readonly #log: Logger;
   constructor(opts: JsonSinkOptions) {
-    this.#dest = pino.destination({ dest: opts.file ?? 1, sync: opts.sync ?? false, mkdir: opts.file !== undefined });
+    this.#dest = openDestination(opts.file ?? 1, opts.sync ?? false);
     this.#log = pino(
       {
         level: opts.level,

@@ -2,17 +2,16 @@
  * Text sinks for FTP-era tools: the classic 14-field xferlog, and OpenSSH-style authentication
  * lines that fail2ban can match. Both append asynchronously and reopen on SIGUSR1 (logrotate).
  */
-import { pino } from 'pino';
 import { hostname } from 'node:os';
 import type { AuditRecord, AuditSink } from './events.js';
 import { escapeText, splitRemote } from './escape.js';
-import { closeDestination, type Destination } from './pino-sink.js';
+import { closeDestination, openDestination, type Destination } from './pino-sink.js';
 
 
 abstract class LineFile implements AuditSink {
   readonly #dest: Destination;
   constructor(file: string, sync = false) {
-    this.#dest = pino.destination({ dest: file, sync, mkdir: true });
+    this.#dest = openDestination(file, sync);
   }
   protected line(text: string): void {
     this.#dest.write(text + '\n');

@@ -13,6 +13,13 @@ export interface Daemon {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** Waits until the daemon's stdout matches: JSON log records reach it in batches (up to 100 ms). */
+export async function stdoutMatches(d: Daemon, re: RegExp, ms = 5000): Promise<string> {
+  const end = Date.now() + ms;
+  while (!re.test(d.stdout()) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+  return d.stdout();
+}
+
 /** `wrap` runs the daemon under another command, e.g. ['prlimit', '--nofile=64:64', '--']. */
 export function startDaemon(args: string[], cwd: string, timeoutMs = 15000, wrap: string[] = []): Promise<Daemon> {
   const argv = [...wrap, process.execPath, CLI, ...args];

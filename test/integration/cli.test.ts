@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { startDaemon, runCli } from '../helpers/cli.js';
+import { startDaemon, runCli, stdoutMatches } from '../helpers/cli.js';
 import { sftpBatch, sftpPassword } from '../helpers/openssh.js';
 
 let dir: string;
@@ -39,7 +39,7 @@ describe('sftp-chroot command line', () => {
       const r = await sftpPassword(t, 'demo', ['pwd', 'cd ..', 'pwd', 'mkdir made']);
       expect(r.stdout.match(/Remote working directory: \//g)).toHaveLength(2);
       expect(existsSync(join(cwd, 'sandbox/made'))).toBe(true);
-      expect(d.stdout()).toMatch(/"event":"auth.success"/);
+      expect(await stdoutMatches(d, /"event":"auth.success"/)).toMatch(/"event":"auth.success"/);
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
     }
@@ -129,7 +129,8 @@ describe('sftp-chroot command line', () => {
       expect(existsSync(join(cwd, 'roots/bob/up.txt'))).toBe(false);
       const rbp = await sftpPassword(bob, 'bob-secret', ['pwd']);
       expect(rbp.stdout).toContain('Remote working directory: /');
-      expect(d.stdout()).toMatch(/"event":"request.refused".*"why":"policy".*read-only/);
+      const policy = /"event":"request.refused".*"why":"policy".*read-only/;
+      expect(await stdoutMatches(d, policy)).toMatch(policy);
     } finally {
       expect(await d.stop('SIGTERM')).toBe(0);
     }

@@ -171,7 +171,8 @@ describe('the operator daemon', () => {
       d.child.kill('SIGHUP');
       await until(() => d.stderr().includes('reload refused'));
       expect(d.stderr()).toMatch(/typo/);
-      expect(records(d).some((e) => e.event === 'server.warning' && String(e.message).includes('reload refused'))).toBe(true);
+      // The JSON log is batched (up to 100 ms): wait for the record rather than read once.
+      await until(() => records(d).some((e) => e.event === 'server.warning' && String(e.message).includes('reload refused')));
       const still = await sftpPassword(target(d, 'h2', 'two'), 'two', ['pwd']);
       expect(still.stdout).toContain('Remote working directory: /');
     } finally {

@@ -91,8 +91,10 @@ describe('workers: 2', () => {
     await until(async () => (await audit()).some((e) => e.event === 'request.refused' && e.why === 'penalty'));
     // Whichever worker takes the next connections refuses them.
     for (let i = 0; i < 4; i++) await expect(connect(opts())).rejects.toThrow();
-    const refusedBy = new Set((await audit()).filter((e) => e.event === 'request.refused' && e.why === 'penalty' && e.what === 'connection').map((e) => e.worker));
-    expect(refusedBy.size).toBe(2);
+    const refusedBy = async () => new Set((await audit()).filter((e) => e.event === 'request.refused' && e.why === 'penalty' && e.what === 'connection').map((e) => e.worker));
+    // The audit file is written in batches (up to 100 ms): wait for both workers' records.
+    await until(async () => (await refusedBy()).size === 2).catch(() => undefined);
+    expect((await refusedBy()).size).toBe(2);
   });
 
   it('SIGTERM stops every worker and the daemon exits 0', async () => {
