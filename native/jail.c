@@ -317,6 +317,7 @@ struct job {
   jail_dir_t *dir;
   napi_ref dir_ref; /* keeps the Dir object (and its memory) alive while a job uses it */
   uint32_t max;
+  uint32_t prefetch; /* open: read a read-only file smaller than this in the same job */
 
   /* outputs */
   int out_fd;
@@ -327,6 +328,8 @@ struct job {
   uint32_t n_entries;
   int64_t copied;
   jail_dir_t *new_dir;
+  char *head; /* open: the prefetched content (head_len bytes), or NULL */
+  int64_t head_len;
 };
 
 /* --- open ------------------------------------------------------------------------------------ */
@@ -407,7 +410,34 @@ static int follow_dangling(int root_fd, char path[PATH_MAX], failure_t *f) {
   return 0;
 }
 
+/*
+ * A small file opened for reading is read whole in the same job: most downloads are then one
+ * thread-pool round trip instead of three (open, read, read at EOF). A read error is not an open
+ * error: the head is left out and the client's READ meets the error itself.
+ */
+static void prefetch_head(job_t *j) {
+  if (j->prefetch == 0 || j->out_fd < 0 || (j->flags & O_ACCMODE) != O_RDONLY) return;
+  if (!S_ISREG(j->st.st_mode) || j->st.st_size >= (off_t)j->prefetch) return;
+  char *buf = malloc(j->prefetch);
+  if (buf == NULL) return;
+  ssize_t n;
+  do n = pread(j->out_fd, buf, j->prefetch, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 || n >= (ssize_t)j->prefetch) { /* failed, or grew since fstat: not the whole file */
+    free(buf);
+    return;
+  }
+  j->head = buf;
+  j->head_len = n;
+}
+
+static void open_file(job_t *j);
 static void run_open(job_t *j) {
+  open_file(j);
+  if (j->f.err == 0) prefetch_head(j);
+}
+
+static void open_file(job_t *j) {
   int flags = j->flags & OPEN_FLAGS_ALLOWED;
   char path[PATH_MAX];
   strcpy(path, j->path);
@@ -920,6 +950,11 @@ static napi_value result_open(napi_env env, job_t *j) {
   napi_create_int32(env, j->out_fd, &fd);
   napi_set_named_property(env, o, "fd", fd);
   napi_set_named_property(env, o, "stat", stat_to_js(env, &j->st));
+  if (j->head != NULL) {
+    napi_value head;
+    if (napi_create_buffer_copy(env, (size_t)j->head_len, j->head, NULL, &head) == napi_ok)
+      napi_set_named_property(env, o, "head", head);
+  }
   j->out_fd = -1; /* ownership moved to JS */
   return o;
 }
@@ -1014,6 +1049,7 @@ static void job_free(napi_env env, job_t *j) {
   free(j->path);
   free(j->path2);
   free(j->out_str);
+  free(j->head);
   if (j->dir_ref != NULL) napi_delete_reference(env, j->dir_ref);
   napi_delete_async_work(env, j->work);
   free(j);
@@ -1283,6 +1319,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
       !get_int(env, a.argv[3], &mode, "mode must be a number"))
     return abandon(env, j);
   j->mode = (mode_t)mode;
+  /* Optional 5th argument: prefetch size, at most 1 MiB. */
+  napi_valuetype t = napi_undefined;
+  if (a.argc > 4) napi_typeof(env, a.argv[4], &t);
+  if (t != napi_undefined) {
+    int32_t prefetch;
+    if (!get_int(env, a.argv[4], &prefetch, "prefetch must be a number")) return abandon(env, j);
+    j->prefetch = prefetch > 0 ? (uint32_t)(prefetch < (1 << 20) ? prefetch : (1 << 20)) : 0;
+  }
   return job_queue(env, j, "jail.open");
 }
 

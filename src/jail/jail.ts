@@ -72,9 +72,12 @@ class FdGuard {
   }
 }
 
+/** Read-only opens of files smaller than this read them whole in the open job (OpenFile.head). */
+const PREFETCH = 64 * 1024;
+
 class JailFile implements OpenFile {
   readonly #guard: FdGuard;
-  constructor(fd: number, readonly stat: FileStat) {
+  constructor(fd: number, readonly stat: FileStat, readonly head?: Buffer) {
     this.#guard = new FdGuard(fd);
   }
   read(position: number, into: Buffer): Promise<number> {
@@ -170,8 +173,9 @@ export class Jail implements FileSystem {
   }
 
   async open(path: string, flags: OpenFlags, mode: number): Promise<OpenFile> {
-    const { fd, stat } = await this.#in((r) => native.open(r, path, openFlags(flags), mode & 0o777));
-    return new JailFile(fd, fromNative(stat));
+    const readOnly = flags.read && !flags.write && !flags.append && !flags.creat && !flags.trunc;
+    const { fd, stat, head } = await this.#in((r) => native.open(r, path, openFlags(flags), mode & 0o777, readOnly ? PREFETCH : 0));
+    return new JailFile(fd, fromNative(stat), head);
   }
   async opendir(path: string): Promise<DirReader> {
     return new JailDir(await this.#in((r) => native.opendir(r, path)));

@@ -47,6 +47,8 @@ export interface OpenResult {
   /** A plain fd owned by the caller: use it with fs.read/fs.write, release it with closeFd. */
   fd: number;
   stat: NativeStat;
+  /** With `prefetch`: the whole file as read right after opening, when it was smaller than that. */
+  head?: Buffer;
 }
 
 export interface DirEntry {
@@ -81,7 +83,7 @@ interface Addon {
   openRoot(hostPath: string): number;
   closeFd(fd: number): void;
   setQuickAck(fd: number): boolean;
-  open(rootFd: number, vpath: string, flags: number, mode: number): Promise<OpenResult>;
+  open(rootFd: number, vpath: string, flags: number, mode: number, prefetch?: number): Promise<OpenResult>;
   stat(rootFd: number, vpath: string, follow: boolean): Promise<NativeStat>;
   mkdir(rootFd: number, vpath: string, mode: number): Promise<void>;
   rmdir(rootFd: number, vpath: string): Promise<void>;
@@ -149,10 +151,11 @@ export function setQuickAck(fd: number): boolean {
  * Open a regular file. `flags` are Linux O_* values (fs.constants); only O_RDONLY/O_WRONLY/O_RDWR,
  * O_CREAT, O_EXCL, O_TRUNC and O_APPEND are honoured. Directories reject with EISDIR, other
  * non-regular files with ENOTREG, without ever being opened. A create through a dangling symlink
- * creates the link's target inside the root.
+ * creates the link's target inside the root. With `prefetch` (at most 1 MiB), a file opened
+ * read-only and smaller than `prefetch` bytes is also read, in the same thread-pool job (`head`).
  */
-export function open(rootFd: number, vpath: string, flags: number, mode: number): Promise<OpenResult> {
-  return native().open(rootFd, vpath, flags, mode);
+export function open(rootFd: number, vpath: string, flags: number, mode: number, prefetch = 0): Promise<OpenResult> {
+  return native().open(rootFd, vpath, flags, mode, prefetch);
 }
 
 /** stat (follow = true) or lstat (follow = false; earlier components still resolve in the root). */

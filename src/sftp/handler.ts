@@ -61,6 +61,11 @@ export interface OpenFile {
   /** Stat taken when the file was opened. */
   readonly stat: FileStat;
   /**
+   * The whole file, read when it was opened (read-only opens of small files), so that the first
+   * READs need no trip to the disk. Implementations without it leave it undefined.
+   */
+  readonly head?: Buffer | undefined;
+  /**
    * Reads up to `into.length` bytes into `into` and returns how many; 0 means end of file. The
    * caller owns `into` (the session reuses its READ buffers instead of allocating one per request).
    */

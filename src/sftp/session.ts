@@ -32,6 +32,15 @@ const READDIR_BATCH = 256;
 const SERVER_UID = process.getuid?.();
 const SERVER_GID = process.getgid?.();
 
+/**
+ * How long the content read at OPEN (OpenFile.head) may answer READs. Within it, and while this
+ * session changes nothing, a READ sees what a read at OPEN saw; after it, READs go to the disk.
+ */
+const HEAD_FRESH_MS = 100;
+
+/** Requests that change files: after one, no READ is answered from content read before it. */
+const MUTATIONS: ReadonlySet<RequestName> = new Set<RequestName>(['write', 'fsetstat', 'setstat', 'lsetstat', 'remove', 'rename', 'posix-rename', 'mkdir', 'rmdir', 'symlink', 'hardlink', 'copy-data']);
+
 /** Shared by every session of this process: at most 32 idle buffers (8 MiB) are kept. */
 const readBuffers = new BufferPool(DATA_HEADER + MAX_READ, 32);
 
@@ -84,6 +93,8 @@ interface FileHandle {
   path: string;
   file: OpenFile;
   stats: TransferStats;
+  /** OpenFile.head while it may still answer READs (see #head). */
+  head?: { data: Buffer; at: number; mutations: number } | undefined;
 }
 interface DirHandle {
   kind: 'dir';
@@ -110,6 +121,8 @@ export class SftpSession {
   readonly #opened = Date.now();
   readonly totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
   #inflight = 0;
+  /** Counts requests that change files (MUTATIONS, opens for writing). */
+  #mutations = 0;
   #closed = false;
   #replyTail: Promise<void> = Promise.resolve();
   /** close() has begun: in-flight requests finish, parked READs give up. */
@@ -194,6 +207,7 @@ export class SftpSession {
   #run(id: number, request: RequestName, fn: () => Promise<Reply>, opts: { writes?: boolean } = {}): void {
     this.totals.requests++;
     this.onActivity();
+    if (opts.writes || MUTATIONS.has(request)) this.#mutations++;
     const reply = this.#slot();
     if (this.#inflight >= this.#o.limits.maxRequestsInFlight) {
       this.totals.errors++;
@@ -247,6 +261,15 @@ export class SftpSession {
     return id;
   }
 
+  /** The content read at OPEN, if it may still answer this handle's READs (HEAD_FRESH_MS, no change since). */
+  #head(h: FileHandle): Buffer | undefined {
+    const head = h.head;
+    if (head === undefined) return undefined;
+    if (head.mutations === this.#mutations && Date.now() - head.at <= HEAD_FRESH_MS) return head.data;
+    h.head = undefined;
+    return undefined;
+  }
+
   #file(handle: Buffer): FileHandle {
     const h = this.#handles.get(handle.toString('hex'));
     if (!h || h.kind !== 'file') throw new SftpStatusError('FAILURE', 'Invalid handle', 'unknown or non-file handle');
@@ -293,9 +316,10 @@ export class SftpSession {
         const mode = ((a.mode ?? 0o666) & 0o777) & ~this.#o.umask;
         const file = await fs.open(path, flags, mode);
         const stats = new TransferStats(path, flags, file.stat.size, this.#o.hashUploads && flags.write);
+        const head = file.head !== undefined ? { data: file.head, at: Date.now(), mutations: this.#mutations } : undefined;
         let handle: Buffer;
         try {
-          handle = this.#newHandle({ kind: 'file', path, file, stats });
+          handle = this.#newHandle({ kind: 'file', path, file, stats, head });
         } catch (e) {
           await file.close().catch(() => undefined);
           throw e;
@@ -322,7 +346,13 @@ export class SftpSession {
         try {
           // Released because the session closed: nobody is left to read the data.
           if (this.#ending) throw new SftpStatusError('CONNECTION_LOST', undefined, 'session closed');
-          n = await h.file.read(offset, buf.subarray(DATA_HEADER, DATA_HEADER + want));
+          const head = this.#head(h);
+          if (head === undefined) n = await h.file.read(offset, buf.subarray(DATA_HEADER, DATA_HEADER + want));
+          else {
+            n = offset >= head.length ? 0 : head.copy(buf, DATA_HEADER, offset, Math.min(head.length, offset + want));
+            // End of file is answered from the head once; a client polling a growing file reads the disk.
+            if (n === 0) h.head = undefined;
+          }
         } catch (e) {
           readBuffers.give(buf);
           release();
@@ -376,6 +406,11 @@ export class SftpSession {
         this.#handles.delete(key);
         if (h.kind === 'dir') {
           await h.dir.close();
+        } else if (!h.stats.flags.write && !h.stats.flags.append) {
+          // Nothing written, nothing to flush: close(2) cannot report anything the client could act
+          // on, so the reply does not wait for a trip to the thread pool.
+          this.#finishTransfer(h, 'complete');
+          h.file.close().catch(() => undefined);
         } else {
           try {
             await h.file.close();
