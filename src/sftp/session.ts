@@ -93,8 +93,8 @@ interface FileHandle {
   path: string;
   file: OpenFile;
   stats: TransferStats;
-  /** OpenFile.head while it may still answer READs (see #head). */
-  head?: { data: Buffer; at: number; mutations: number } | undefined;
+  /** When OpenFile.head was read, while it may still answer READs (see #head). */
+  head?: { at: number; mutations: number } | undefined;
 }
 interface DirHandle {
   kind: 'dir';
@@ -265,7 +265,9 @@ export class SftpSession {
   #head(h: FileHandle): Buffer | undefined {
     const head = h.head;
     if (head === undefined) return undefined;
-    if (head.mutations === this.#mutations && Date.now() - head.at <= HEAD_FRESH_MS) return head.data;
+    // Read at each use: a test double hides it while faults are injected.
+    const data = h.file.head;
+    if (data !== undefined && head.mutations === this.#mutations && Date.now() - head.at <= HEAD_FRESH_MS) return data;
     h.head = undefined;
     return undefined;
   }
@@ -316,7 +318,7 @@ export class SftpSession {
         const mode = ((a.mode ?? 0o666) & 0o777) & ~this.#o.umask;
         const file = await fs.open(path, flags, mode);
         const stats = new TransferStats(path, flags, file.stat.size, this.#o.hashUploads && flags.write);
-        const head = file.head !== undefined ? { data: file.head, at: Date.now(), mutations: this.#mutations } : undefined;
+        const head = file.head !== undefined ? { at: Date.now(), mutations: this.#mutations } : undefined;
         let handle: Buffer;
         try {
           handle = this.#newHandle({ kind: 'file', path, file, stats, head });

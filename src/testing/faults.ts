@@ -28,7 +28,10 @@ export interface Faults {
   delayMs: number;
   /** Caps read+write throughput per instance (bytes per second). */
   bytesPerSecond: number;
-  /** Drops the client's connection once this many file bytes were read+written in total. */
+  /**
+   * Drops the client's connection once this many file bytes were read+written in total (small
+   * files a client read while no fault was set, answered from the read done at OPEN, not counted).
+   */
   dropAfterBytes: number;
   /** READ answers with at most this many bytes (a short read). */
   shortReadBytes: number;
@@ -87,6 +90,12 @@ export class FaultInjector {
     throw new SftpStatusError(p.status, p.opts.message, `injected fault (${op})`);
   }
 
+  /** No failure queued and no standing fault: nothing for a read to meet. */
+  #quiet(): boolean {
+    const f = this.faults;
+    return this.#pending.length === 0 && f.delayMs === 0 && f.bytesPerSecond === 0 && f.dropAfterBytes === 0 && f.shortReadBytes === 0;
+  }
+
   async #bytesMoved(n: number): Promise<void> {
     this.#bytes += n;
     const f = this.faults;
@@ -104,6 +113,11 @@ export class FaultInjector {
     const self = this;
     const wrapFile = (file: OpenFile, path: string): OpenFile => ({
       stat: file.stat,
+      // The content read at OPEN answers READs only while nothing is injected: a fault set later
+      // must meet the next READ, and latency or bandwidth must apply to every byte.
+      get head() {
+        return self.#quiet() ? file.head : undefined;
+      },
       async read(position, into) {
         await before('read', path);
         const max = self.faults.shortReadBytes > 0 ? Math.min(into.length, self.faults.shortReadBytes) : into.length;

@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, beforeAll, afterAll, afterEach } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { lstatSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, lstatSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { SFTPWrapper } from 'ssh2';
@@ -663,6 +663,58 @@ describe('special files and symlinks', () => {
     expect((await raw.readlink('/hello.txt')).type).toBe(FXP.STATUS);
     expect((await raw.symlink('/hello.txt', '/etc/passwd')).code).not.toBe(FX.OK);
     expect(lstatSync(join(s.root, 'hello.txt')).isFile()).toBe(true);
+  });
+});
+
+describe('answers that skip the disk stay true', () => {
+  // A small file opened read-only is read whole at OPEN; READs may be answered from that read.
+  it('a READ after a WRITE in the same session sees the new bytes, not the content read at OPEN', async () => {
+    await s.writeFile('/fresh.txt', 'old content');
+    const raw = await session();
+    const r = await raw.openHandle('/fresh.txt', PFLAG.READ);
+    const w = await raw.openHandle('/fresh.txt', PFLAG.WRITE);
+    expectStatus(await raw.write(w, 0, Buffer.from('NEW')), FX.OK);
+    expect((await raw.read(r, 0, 100)).data?.toString()).toBe('NEW content');
+  });
+
+  it('a client polling the end of a growing file sees what another writer appended', async () => {
+    await s.writeFile('/grow.log', 'line 1\n');
+    const raw = await session();
+    const h = await raw.openHandle('/grow.log', PFLAG.READ);
+    expect((await raw.read(h, 0, 1000)).data?.toString()).toBe('line 1\n');
+    expectStatus(await raw.read(h, 7, 1000), FX.EOF);
+    appendFileSync(join(s.root, 'grow.log'), 'line 2\n');
+    expect((await raw.read(h, 7, 1000)).data?.toString()).toBe('line 2\n');
+  });
+
+  it('a fault injected after OPEN meets the next READ of a small file', async () => {
+    const raw = await session();
+    const h = await raw.openHandle('/hello.txt', PFLAG.READ);
+    s.failNext('read', 'PERMISSION_DENIED');
+    expectStatus(await raw.read(h, 0, 100), FX.PERMISSION_DENIED);
+    expect((await raw.read(h, 0, 100)).data?.toString()).toBe('hello world\n');
+  });
+
+  it('pipelined READDIRs of a 1,500-entry directory return every entry exactly once', async () => {
+    const want: string[] = [];
+    for (let i = 0; i < 1500; i++) want.push(`e${String(i).padStart(4, '0')}`);
+    await s.writeFile('/wide/.keep', '');
+    await Promise.all(want.map((n) => s.writeFile(`/wide/${n}`, n)));
+    want.push('.keep');
+    const raw = await session();
+    const dir = (await raw.opendir('/wide')).handle!;
+    const seen: string[] = [];
+    for (let done = false; !done; ) {
+      const replies = await Promise.all([raw.readdir(dir), raw.readdir(dir), raw.readdir(dir)]);
+      for (const r of replies) {
+        if (r.type === FXP.NAME) seen.push(...r.names!.map((n) => n.filename));
+        else {
+          expectStatus(r, FX.EOF);
+          done = true;
+        }
+      }
+    }
+    expect(seen.filter((n) => n !== '.' && n !== '..').sort()).toEqual(want.sort());
   });
 });
 
