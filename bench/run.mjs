@@ -19,7 +19,7 @@ import { liveClients, runBatch, sftpArgs, SftpSession, writeBatch } from './lib/
 import { cleanupSync, createEnvironment, ensureUser, makeKeys, startSftpChroot, startSshd } from './lib/servers.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const WORKLOADS = ['upload', 'download', 'upload-gcm', 'download-gcm', 'small', 'ls', 'logins', 'idle', 'concurrent'];
+const WORKLOADS = ['upload', 'download', 'upload-gcm', 'download-gcm', 'small', 'ls', 'logins', 'idle', 'concurrent', 'concurrent-gcm'];
 const GCM = 'aes128-gcm@openssh.com';
 const MiB = 1024 * 1024;
 
@@ -157,7 +157,7 @@ function addRow(id, label, unit, better, values = {}) {
 
 // Time budget: after 2 repetitions, a workload stops repeating when one more would overrun its
 // share of what is left of --budget (unless --reps was given). Shares follow each workload's cost.
-const WEIGHTS = { upload: 1, download: 1, 'upload-gcm': 0.9, 'download-gcm': 0.9, small: 2.5, ls: 0.35, logins: 2.8, concurrent: 3.5, idle: 1.2 };
+const WEIGHTS = { upload: 1, download: 1, 'upload-gcm': 0.9, 'download-gcm': 0.9, small: 2.5, ls: 0.35, logins: 2.8, concurrent: 3.5, 'concurrent-gcm': 3, idle: 1.2 };
 const budget = { seconds: opts.budget ?? (opts.quick ? 80 : 570), left: [], cut: [] };
 function* repetitions(id, n) {
   // This workload's share of what is left, so time a workload did not need goes to the later ones.
@@ -280,12 +280,12 @@ async function logins(servers) {
   log(`  [${elapsed()}] logins done`);
 }
 
-async function openMany(target, n, batch = 10) {
+async function openMany(target, n, batch = 10, cipher = undefined) {
   const sessions = [];
   try {
     for (let i = 0; i < n; i += batch) {
       const k = Math.min(batch, n - i);
-      const opened = await Promise.allSettled(Array.from({ length: k }, () => SftpSession.open(target)));
+      const opened = await Promise.allSettled(Array.from({ length: k }, () => SftpSession.open(target, { cipher })));
       for (const o of opened) if (o.status === 'fulfilled') sessions.push(o.value);
       const failed = opened.find((o) => o.status === 'rejected');
       if (failed) throw failed.reason;
@@ -297,17 +297,34 @@ async function openMany(target, n, batch = 10) {
   }
 }
 
-async function concurrent(servers) {
+/** sftp-chroot's audit log must hold one complete download record of conc.bin per client and repetition. */
+const concurrentTransfers = { expected: 0 };
+function concurrentAuditCheck(auditFile) {
+  if (concurrentTransfers.expected === 0 || !auditFile || !existsSync(auditFile)) return [];
+  const recs = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.event === 'transfer' && r.path === '/conc.bin');
+  const good = recs.filter((r) => r.status === 'complete' && r.direction === 'download' && r.bytesRead === size.concBytes);
+  const workers = new Set(recs.map((r) => r.worker).filter((w) => w !== undefined));
+  const ok = good.length === concurrentTransfers.expected && recs.length === good.length;
+  return [
+    `audit log, concurrent downloads: ${recs.length} transfer records for conc.bin, ${good.length} complete with ${size.concBytes} bytes read, ${concurrentTransfers.expected} expected` +
+      (workers.size > 0 ? `, written by ${workers.size} worker(s)` : '') + (ok ? ' — correct' : ' — MISMATCH'),
+  ];
+}
+
+/** `cipher` GCM: the clients' decryption costs a third of ChaCha20's, leaving more of the CPU to the server. */
+async function concurrent(servers, cipher) {
   const C = size.clients;
-  const label = `${C} clients × ${size.concBytes / MiB} MiB download`;
-  const rate = addRow('concurrent', label, 'MB/s', 'higher');
-  const peakRss = addRow('concurrent-rss', `peak server RSS during ${C} × ${size.concBytes / MiB} MiB`, 'MiB', 'lower');
-  const peakPss = addRow('concurrent-pss', `peak server PSS during ${C} × ${size.concBytes / MiB} MiB`, 'MiB', 'lower');
-  const cpu = addRow('cpu-concurrent', `server CPU per GB, ${C} concurrent downloads`, 'cpu-s/GB', 'lower');
-  for (const rep of repetitions('concurrent', 3)) {
+  const id = cipher ? 'concurrent-gcm' : 'concurrent';
+  const tag = cipher ? ', aes128-gcm' : '';
+  const label = `${C} clients × ${size.concBytes / MiB} MiB download${tag}`;
+  const rate = addRow(id, label, 'MB/s', 'higher');
+  const peakRss = addRow(`${id}-rss`, `peak server RSS during ${C} × ${size.concBytes / MiB} MiB${tag}`, 'MiB', 'lower');
+  const peakPss = addRow(`${id}-pss`, `peak server PSS during ${C} × ${size.concBytes / MiB} MiB${tag}`, 'MiB', 'lower');
+  const cpu = addRow(`cpu-${id}`, `server CPU per GB, ${C} concurrent downloads${tag}`, 'cpu-s/GB', 'lower');
+  for (const rep of repetitions(id, 3)) {
     for (const s of orderFor(servers, rep)) {
       const sampler = memorySampler(s, 50);
-      const sessions = await openMany(s.target, C);
+      const sessions = await openMany(s.target, C, 10, cipher);
       const c0 = s.cpuSeconds();
       const t0 = process.hrtime.bigint();
       let seconds;
@@ -322,13 +339,14 @@ async function concurrent(servers) {
         await Promise.all(sessions.map((x) => x.close().catch(() => x.kill())));
       }
       const bytes = C * size.concBytes;
+      if (s.auditFile) concurrentTransfers.expected += C;
       rate.values[s.id].push(bytes / 1e6 / seconds);
       cpu.values[s.id].push((c1 - c0) / (bytes / 1e9));
       peakRss.values[s.id].push(peaks.peakRss / MiB);
       peakPss.values[s.id].push(peaks.peakPss / MiB);
     }
   }
-  log(`  [${elapsed()}] concurrent done`);
+  log(`  [${elapsed()}] ${id} done`);
 }
 
 function averageMemory(s, samples = 5) {
@@ -484,7 +502,9 @@ async function main() {
   if (want.has('logins')) await logins(servers);
   if (want.has('idle')) await idle(servers); // before the concurrent test, whose buffers inflate the heap
   if (want.has('concurrent')) await concurrent(servers);
+  if (want.has('concurrent-gcm')) await concurrent(servers, GCM);
 
+  await new Promise((r) => setTimeout(r, 500)); // the audit log is written in batches of up to 100 ms
   const auditBytes = sftpchroot.auditFile && existsSync(sftpchroot.auditFile) ? statSync(sftpchroot.auditFile).size : 0;
   const auditRecords = auditBytes ? readFileSync(sftpchroot.auditFile, 'utf8').split('\n').filter(Boolean).length : 0;
 
@@ -499,7 +519,7 @@ async function main() {
     `negotiated (default / -c ${GCM}): OpenSSH ${algos.openssh.default.kex} ${algos.openssh.default.cipher} / ${algos.openssh.gcm.cipher}; sftp-chroot ${algos.sftpchroot.default.kex} ${algos.sftpchroot.default.cipher} / ${algos.sftpchroot.gcm.cipher}`,
     `CPU accounting: ${openssh.group.description}`,
   ];
-  const summary = [...loggingSummary(), ...budget.cut.map((c) => `note: ${c}`)];
+  const summary = [...loggingSummary(), ...concurrentAuditCheck(sftpchroot.auditFile), ...budget.cut.map((c) => `note: ${c}`)];
   const text = [...header, '', table(), '', ...summary, auditBytes ? `audit log written during the run: ${auditRecords} records, ${(auditBytes / MiB).toFixed(1)} MiB` : ''].filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n');
   console.log('\n' + text + '\n');
 
