@@ -11,8 +11,9 @@
  * trusted); special files (FIFOs, sockets, devices) are listed and stat-able but never opened;
  * ownership is never changed. Host paths never leave this module: errors carry errno codes only.
  */
-import { constants as C, read as fsRead, write as fsWrite, fstat as fsFstat, fsync as fsFsync, close as fsClose, type Stats } from 'node:fs';
+import { constants as C, fstat as fsFstat, fsync as fsFsync, close as fsClose, type Stats } from 'node:fs';
 import * as native from './native.js';
+import { FileIo } from './file-io.js';
 import type { DirEntry, DirReader, FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../sftp/handler.js';
 
 function errnoError(code: string, syscall: string): Error {
@@ -77,30 +78,16 @@ const PREFETCH = 64 * 1024;
 
 class JailFile implements OpenFile {
   readonly #guard: FdGuard;
+  readonly #io: FileIo;
   constructor(fd: number, readonly stat: FileStat, readonly head?: Buffer) {
     this.#guard = new FdGuard(fd);
+    this.#io = new FileIo(fd);
   }
   read(position: number, into: Buffer): Promise<number> {
-    return this.#guard.use(
-      (fd) => new Promise((resolve, reject) => fsRead(fd, into, 0, into.length, position, (err, n) => (err ? reject(err) : resolve(n)))),
-    );
+    return this.#guard.use(() => this.#io.read(position, into));
   }
   write(position: number, data: Buffer): Promise<void> {
-    return this.#guard.use(
-      (fd) =>
-        new Promise<void>((resolve, reject) => {
-          let done = 0;
-          const step = (): void => {
-            fsWrite(fd, data, done, data.length - done, position + done, (err, n) => {
-              if (err) return reject(err);
-              done += n;
-              if (done < data.length) step();
-              else resolve();
-            });
-          };
-          step();
-        }),
-    );
+    return this.#guard.use(() => this.#io.write(position, data));
   }
   fstat(): Promise<FileStat> {
     return this.#guard.use((fd) => new Promise((resolve, reject) => fsFstat(fd, (err, s) => (err ? reject(err) : resolve(fromNode(s))))));
