@@ -4,7 +4,7 @@
 // so after every command we send `pwd` and wait for its "Remote working directory:" line: the time
 // between writing the command and that line is the command's duration, without the login.
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const MARK = 'Remote working directory:';
@@ -39,6 +39,27 @@ export class SftpSession {
     const s = new SftpSession(target, opts);
     await s.command(null, { timeoutMs: 60_000 });
     return s;
+  }
+
+  /**
+   * CPU seconds used so far by this client: the `sftp` process and the `ssh` it runs (user + system,
+   * from /proc). Shows when a workload is bound by the client rather than the server.
+   */
+  clientCpuSeconds() {
+    const tick = 100; // USER_HZ, 100 on Linux
+    const walk = (pid) => {
+      let s = 0;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        s += (Number(f[11]) + Number(f[12])) / tick; // fields 14 and 15: utime, stime
+        for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) s += walk(c);
+      } catch {
+        /* exited */
+      }
+      return s;
+    };
+    return this.proc.pid === undefined ? 0 : walk(this.proc.pid);
   }
 
   constructor(target, opts) {
