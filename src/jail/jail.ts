@@ -75,13 +75,24 @@ class FdGuard {
 
 /** Read-only opens of files smaller than this read them whole in the open job (OpenFile.head). */
 const PREFETCH = 64 * 1024;
+/**
+ * How long a JailFile keeps that content. Memory, not semantics (the session decides which READs it
+ * may answer): a client holding 512 small files open must not pin 32 MiB.
+ */
+const HEAD_KEEP_MS = 250;
 
 class JailFile implements OpenFile {
   readonly #guard: FdGuard;
   readonly #io: FileIo;
-  constructor(fd: number, readonly stat: FileStat, readonly head?: Buffer) {
+  #head: Buffer | undefined;
+  constructor(fd: number, readonly stat: FileStat, head?: Buffer) {
     this.#guard = new FdGuard(fd);
     this.#io = new FileIo(fd);
+    this.#head = head;
+    if (head !== undefined) setTimeout(() => (this.#head = undefined), HEAD_KEEP_MS).unref();
+  }
+  get head(): Buffer | undefined {
+    return this.#head;
   }
   read(position: number, into: Buffer): Promise<number> {
     return this.#guard.use(() => this.#io.read(position, into));

@@ -62,7 +62,8 @@ export interface OpenFile {
   readonly stat: FileStat;
   /**
    * The whole file, read when it was opened (read-only opens of small files), so that the first
-   * READs need no trip to the disk. Implementations without it leave it undefined.
+   * READs need no trip to the disk. Kept briefly: it may turn undefined at any time.
+   * Implementations without it leave it undefined.
    */
   readonly head?: Buffer | undefined;
   /**

@@ -6,6 +6,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as jail from '../../src/jail/native.js';
+import { Jail } from '../../src/jail/jail.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fs.constants;
 const SECRET = 'SECRET-OUTSIDE';
@@ -226,6 +227,34 @@ describe('open', () => {
     jail.closeFd(fd);
     expect(stat.size).toBe(3);
     expect(stat.mode & fs.constants.S_IFMT).toBe(fs.constants.S_IFREG);
+  });
+
+  it('prefetch reads a small read-only file whole in the open job, and nothing else', async () => {
+    await writeVirtual('small', 'tiny');
+    fs.writeFileSync(inRoot('large'), Buffer.alloc(5000, 1));
+    const small = await jail.open(fx.rootFd, 'small', O_RDONLY, 0, 4096);
+    jail.closeFd(small.fd);
+    expect(small.head?.toString()).toBe('tiny');
+    const large = await jail.open(fx.rootFd, 'large', O_RDONLY, 0, 4096); // not smaller than the prefetch
+    jail.closeFd(large.fd);
+    expect(large.head).toBeUndefined();
+    const rw = await jail.open(fx.rootFd, 'small', O_RDWR, 0, 4096); // not read-only
+    jail.closeFd(rw.fd);
+    expect(rw.head).toBeUndefined();
+    const off = await jail.open(fx.rootFd, 'small', O_RDONLY, 0);
+    jail.closeFd(off.fd);
+    expect(off.head).toBeUndefined();
+  });
+
+  it('a Jail file forgets the prefetched content soon after opening (memory, not semantics)', async () => {
+    await writeVirtual('small', 'tiny');
+    const j = new Jail(fx.root);
+    const f = await j.open('/small', { read: true, write: false, append: false, creat: false, trunc: false, excl: false }, 0);
+    expect(f.head?.toString()).toBe('tiny');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(f.head).toBeUndefined();
+    await f.close();
+    await j.close();
   });
 
   it('create applies the mode masked to 0777', async () => {
