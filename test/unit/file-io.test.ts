@@ -52,6 +52,51 @@ describe('FileIo: merged reads and writes of one file', () => {
     expect(readFileSync(join(tmp.path, 'out'), 'utf8')).toBe('aaYYbbbbcccc');
   });
 
+  it('random bursts of writes and reads give the same bytes as doing them one by one in arrival order', async () => {
+    let seed = 12345;
+    // mulberry32: a small deterministic generator (exact in 32-bit integer arithmetic).
+    const rnd = (n: number) => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) % n;
+    };
+    let merged = 0;
+    writeFileSync(join(tmp.path, 'model'), '');
+    let model = Buffer.alloc(0);
+    await withFd('model', 'r+', async (io) => {
+      for (let round = 0; round < 200; round++) {
+        const ops: Promise<unknown>[] = [];
+        const reads: { pos: number; buf: Buffer; expect: Buffer }[] = [];
+        let next = rnd(3) === 0 ? rnd(200_000) : model.length; // contiguous runs from here, sometimes elsewhere
+        for (let k = rnd(12) + 1; k > 0; k--) {
+          const pos = rnd(4) === 0 ? rnd(200_000) : next;
+          if (rnd(3) === 0) {
+            const buf = Buffer.alloc(rnd(5000) + 1);
+            // What a read at this point of the arrival order sees.
+            const expectBuf = model.subarray(Math.min(pos, model.length), Math.min(pos + buf.length, model.length));
+            reads.push({ pos, buf, expect: Buffer.from(expectBuf) });
+            ops.push(io.read(pos, buf).then((n) => expect(buf.subarray(0, n)).toEqual(reads.find((r) => r.buf === buf)!.expect)));
+            next = pos + buf.length;
+          } else {
+            const data = Buffer.alloc(rnd(5000) + 1, rnd(256));
+            if (pos + data.length > model.length) model = Buffer.concat([model, Buffer.alloc(pos + data.length - model.length)]);
+            data.copy(model, pos);
+            ops.push(io.write(pos, data));
+            next = pos + data.length;
+          }
+        }
+        const jobsBefore = io.jobs;
+        await Promise.all(ops);
+        if (io.jobs - jobsBefore < ops.length) merged++;
+      }
+      expect(merged).toBeGreaterThan(50); // rounds in which some ops shared a job
+    });
+    const disk = readFileSync(join(tmp.path, 'model'));
+    expect(disk.length).toBe(model.length);
+    expect(disk.equals(model)).toBe(true);
+  });
+
   it('a failing write rejects every op of its job with the error (ENOSPC from /dev/full)', async () => {
     await withFd('/dev/full', 'w', async (io) => {
       const results = await Promise.allSettled([io.write(0, Buffer.from('x')), io.write(1, Buffer.from('y')), io.write(2, Buffer.from('z'))]);
