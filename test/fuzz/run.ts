@@ -132,7 +132,7 @@ const MiB = 1024 * 1024;
 /**
  * RLIMIT_FSIZE during a run, and the size from which a file in the root counts as a runaway. Files
  * do grow legitimately past a few MiB: WRITEs on APPEND handles and copy-data "to end of file" back
- * and forth add up between root wipes (7.8 MiB seen in a 1M-packet run once the server got ~10×
+ * and forth add up between root wipes (7.8 and 14.9 MiB seen in 1M-packet runs once the server got ~10×
  * faster). A copy chasing its own tail reaches the cap within one request, so the mark sits far
  * above any legitimate growth and just under the cap.
  */
