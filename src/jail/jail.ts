@@ -85,11 +85,17 @@ class JailFile implements OpenFile {
   readonly #guard: FdGuard;
   readonly #io: FileIo;
   #head: Buffer | undefined;
+  #forget: NodeJS.Timeout | undefined;
   constructor(fd: number, readonly stat: FileStat, head?: Buffer) {
     this.#guard = new FdGuard(fd);
     this.#io = new FileIo(fd);
     this.#head = head;
-    if (head !== undefined) setTimeout(() => (this.#head = undefined), HEAD_KEEP_MS).unref();
+    if (head !== undefined) this.#forget = setTimeout(() => this.#dropHead(), HEAD_KEEP_MS).unref();
+  }
+  #dropHead(): void {
+    clearTimeout(this.#forget);
+    this.#forget = undefined;
+    this.#head = undefined;
   }
   get head(): Buffer | undefined {
     return this.#head;
@@ -117,6 +123,7 @@ class JailFile implements OpenFile {
     return this.#guard.use((inFd) => target.#guard.use((outFd) => native.copyRange(inFd, readOffset, length, outFd, writeOffset)));
   }
   async close(): Promise<void> {
+    this.#dropHead(); // no timer outlives the file
     if (!(await this.#guard.drain())) throw errnoError('EBADF', 'close');
     await new Promise<void>((resolve, reject) => fsClose(this.#guard.fd, (err) => (err ? reject(err) : resolve())));
   }
