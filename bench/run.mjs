@@ -19,7 +19,7 @@ import { liveClients, runBatch, sftpArgs, SftpSession, writeBatch } from './lib/
 import { cleanupSync, createEnvironment, ensureUser, makeKeys, startSftpChroot, startSshd } from './lib/servers.mjs';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const WORKLOADS = ['upload', 'download', 'upload-gcm', 'download-gcm', 'small', 'ls', 'logins', 'idle', 'concurrent', 'concurrent-gcm'];
+const WORKLOADS = ['upload', 'download', 'upload-gcm', 'download-gcm', 'small', 'ls', 'logins', 'idle', 'concurrent', 'concurrent-gcm', 'concurrent-up'];
 const GCM = 'aes128-gcm@openssh.com';
 const MiB = 1024 * 1024;
 
@@ -157,7 +157,7 @@ function addRow(id, label, unit, better, values = {}) {
 
 // Time budget: after 2 repetitions, a workload stops repeating when one more would overrun its
 // share of what is left of --budget (unless --reps was given). Shares follow each workload's cost.
-const WEIGHTS = { upload: 1, download: 1, 'upload-gcm': 0.9, 'download-gcm': 0.9, small: 2.5, ls: 0.35, logins: 2.8, concurrent: 3.5, 'concurrent-gcm': 3, idle: 1.2 };
+const WEIGHTS = { upload: 1, download: 1, 'upload-gcm': 0.9, 'download-gcm': 0.9, small: 2.5, ls: 0.35, logins: 2.8, concurrent: 3.5, 'concurrent-gcm': 3, 'concurrent-up': 3, idle: 1.2 };
 const budget = { seconds: opts.budget ?? (opts.quick ? 80 : 570), left: [], cut: [] };
 function* repetitions(id, n) {
   // This workload's share of what is left, so time a workload did not need goes to the later ones.
@@ -334,6 +334,56 @@ function concurrentAuditCheck(auditFile) {
   const ok = good.length === concurrentTransfers.expected && recs.length === good.length;
   return [
     `audit log, concurrent downloads: ${recs.length} transfer records for conc.bin, ${good.length} complete with ${size.concBytes} bytes read, ${concurrentTransfers.expected} expected` +
+      (workers.size > 0 ? `, written by ${workers.size} worker(s)` : '') + (ok ? ' — correct' : ' — MISMATCH'),
+  ];
+}
+
+/**
+ * 20 clients × 64 MiB upload at once. Uploads cost the server more than the client (decryption,
+ * hashing for the audit log, writing), so this is where a second worker has work to take over on a
+ * small machine. Checks every uploaded size and the audit log's records.
+ */
+const uploadTransfers = { expected: 0 };
+async function concurrentUpload(servers) {
+  const C = size.clients;
+  const rate = addRow('concurrent-up', `${C} clients × ${size.concBytes / MiB} MiB upload`, 'MB/s', 'higher');
+  const cpu = addRow('cpu-concurrent-up', `server CPU per GB, ${C} concurrent uploads`, 'cpu-s/GB', 'lower');
+  const names = Array.from({ length: C }, (_, i) => `up_conc_${i}.bin`);
+  for (const rep of repetitions('concurrent-up', 3)) {
+    for (const s of orderFor(servers, rep)) {
+      for (const n of names) rmSync(join(env.data, n), { force: true });
+      const sessions = await openMany(s.target, C);
+      const c0 = s.cpuSeconds();
+      const t0 = process.hrtime.bigint();
+      let seconds;
+      let c1;
+      try {
+        await Promise.all(sessions.map((x, i) => x.command(`put ${join(env.data, 'conc.bin')} ${names[i]}`, { timeoutMs: stallTimeout(C * size.concBytes) })));
+        seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+        c1 = s.cpuSeconds();
+      } finally {
+        await Promise.all(sessions.map((x) => x.close().catch(() => x.kill())));
+      }
+      for (const n of names) {
+        const got = statSync(join(env.data, n)).size;
+        if (got !== size.concBytes) throw new Error(`${s.label}: ${n}: uploaded ${got} bytes, expected ${size.concBytes}`);
+        rmSync(join(env.data, n));
+      }
+      if (s.auditFile) uploadTransfers.expected += C;
+      rate.values[s.id].push((C * size.concBytes) / 1e6 / seconds);
+      cpu.values[s.id].push((c1 - c0) / ((C * size.concBytes) / 1e9));
+    }
+  }
+  log(`  [${elapsed()}] concurrent-up done`);
+}
+function uploadAuditCheck(auditFile) {
+  if (uploadTransfers.expected === 0 || !auditFile || !existsSync(auditFile)) return [];
+  const recs = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.event === 'transfer' && /^\/up_conc_\d+\.bin$/.test(r.path));
+  const good = recs.filter((r) => r.status === 'complete' && r.direction === 'upload' && r.bytesWritten === size.concBytes);
+  const workers = new Set(recs.map((r) => r.worker).filter((w) => w !== undefined));
+  const ok = good.length === uploadTransfers.expected && recs.length === good.length;
+  return [
+    `audit log, concurrent uploads: ${recs.length} transfer records, ${good.length} complete with ${size.concBytes} bytes written, ${uploadTransfers.expected} expected` +
       (workers.size > 0 ? `, written by ${workers.size} worker(s)` : '') + (ok ? ' — correct' : ' — MISMATCH'),
   ];
 }
@@ -530,6 +580,7 @@ async function main() {
   if (want.has('idle')) await idle(servers); // before the concurrent test, whose buffers inflate the heap
   if (want.has('concurrent')) await concurrent(servers);
   if (want.has('concurrent-gcm')) await concurrent(servers, GCM);
+  if (want.has('concurrent-up')) await concurrentUpload(servers);
 
   await new Promise((r) => setTimeout(r, 500)); // the audit log is written in batches of up to 100 ms
   const auditBytes = sftpchroot.auditFile && existsSync(sftpchroot.auditFile) ? statSync(sftpchroot.auditFile).size : 0;
@@ -546,7 +597,7 @@ async function main() {
     `negotiated (default / -c ${GCM}): OpenSSH ${algos.openssh.default.kex} ${algos.openssh.default.cipher} / ${algos.openssh.gcm.cipher}; sftp-chroot ${algos.sftpchroot.default.kex} ${algos.sftpchroot.default.cipher} / ${algos.sftpchroot.gcm.cipher}`,
     `CPU accounting: ${openssh.group.description}`,
   ];
-  const summary = [...loggingSummary(), ...concurrentAuditCheck(sftpchroot.auditFile), ...budget.cut.map((c) => `note: ${c}`)];
+  const summary = [...loggingSummary(), ...concurrentAuditCheck(sftpchroot.auditFile), ...uploadAuditCheck(sftpchroot.auditFile), ...budget.cut.map((c) => `note: ${c}`)];
   const text = [...header, '', table(), '', ...summary, auditBytes ? `audit log written during the run: ${auditRecords} records, ${(auditBytes / MiB).toFixed(1)} MiB` : ''].filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n');
   console.log('\n' + text + '\n');
 
