@@ -45,7 +45,7 @@ Config file (JSON; relative paths are relative to the file; see config.example.j
   log               { "level", "file", "xferlog", "authLog", "hashUploads": "sha256"|"off", "pretty" }
   limits            { "loginGraceSeconds": 30, "maxAuthTries": 6, "maxStartups": "10:30:100",
                       "idleTimeoutSeconds": 0, "maxSessionsPerUser", "maxHandlesPerSession": 512,
-                      "maxInflightBytesPerSession": 4194304, ... }
+                      "maxInflightBytesPerSession": 524288, ... }
   shutdownGraceSeconds   how long SIGTERM waits for running transfers (default 30)
   workers           processes sharing the port (node:cluster), default 1; limits and penalties
                     hold across them, /metrics aggregates them

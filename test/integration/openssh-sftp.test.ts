@@ -67,7 +67,7 @@ describe('OpenSSH sftp client', () => {
   });
 
   it('a 40 MiB get with 64 requests of 255 KiB in flight completes under the default in-flight cap', async () => {
-    // The cap (4 MiB) is far below 64 × 255 KiB: READs must queue for budget in request order, or
+    // The cap (512 KiB) is far below 64 × 255 KiB: READs must queue for budget in request order, or
     // later READs holding budget wait on earlier ones parked for it (a stall seen in the benchmark).
     const data = randomBytes(40 * 1024 * 1024);
     await s.writeFile('/big-get.bin', data);
