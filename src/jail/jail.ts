@@ -14,7 +14,7 @@
 import { constants as C, fstat as fsFstat, fsync as fsFsync, close as fsClose, type Stats } from 'node:fs';
 import * as native from './native.js';
 import { FileIo } from './file-io.js';
-import type { DirEntry, DirReader, FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../sftp/handler.js';
+import { writesFile, type DirEntry, type DirReader, type FileStat, type FileSystem, type OpenFile, type OpenFlags, type SetAttrs, type VfsStat } from '../sftp/handler.js';
 
 function errnoError(code: string, syscall: string): Error {
   return Object.assign(new Error(`${code}: ${syscall}`), { code, syscall });
@@ -178,7 +178,7 @@ export class Jail implements FileSystem {
   }
 
   async open(path: string, flags: OpenFlags, mode: number): Promise<OpenFile> {
-    const readOnly = flags.read && !flags.write && !flags.append && !flags.creat && !flags.trunc;
+    const readOnly = flags.read && !writesFile(flags);
     const { fd, stat, head } = await this.#in((r) => native.open(r, path, openFlags(flags), mode & 0o777, readOnly ? PREFETCH : 0));
     return new JailFile(fd, fromNative(stat), head);
   }

@@ -51,6 +51,11 @@ export interface OpenFlags {
   excl: boolean;
 }
 
+/** Whether opening with these flags may change the file (write, append, create or truncate). */
+export function writesFile(f: OpenFlags): boolean {
+  return f.write || f.append || f.creat || f.trunc;
+}
+
 export interface DirEntry {
   name: string;
   /** null when the entry vanished between listing and stat. */

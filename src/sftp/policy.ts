@@ -11,6 +11,11 @@ const WRITES: ReadonlySet<RequestName> = new Set<RequestName>([
   'posix-rename', 'hardlink', 'lsetstat', 'copy-data',
 ]);
 
+/** Whether a request changes the filesystem (an OPEN says so through `opts.writes`). */
+export function changesFiles(request: RequestName, opts: { writes?: boolean } = {}): boolean {
+  return WRITES.has(request) || opts.writes === true;
+}
+
 export interface PolicyRules {
   readonly readOnly: boolean;
   readonly denyRequests: ReadonlySet<RequestName>;
@@ -25,6 +30,6 @@ export class Policy {
     const r = this.rules;
     if (r.allowRequests && !r.allowRequests.has(request)) throw new SftpStatusError('PERMISSION_DENIED', undefined, `"${request}" is not in allowRequests`);
     if (r.denyRequests.has(request)) throw new SftpStatusError('PERMISSION_DENIED', undefined, `"${request}" is in denyRequests`);
-    if (r.readOnly && (WRITES.has(request) || opts.writes)) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'read-only user');
+    if (r.readOnly && changesFiles(request, opts)) throw new SftpStatusError('PERMISSION_DENIED', undefined, 'read-only user');
   }
 }

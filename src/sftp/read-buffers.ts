@@ -24,8 +24,4 @@ export class BufferPool {
   give(buf: Buffer): void {
     if (buf.length === this.size && this.#free.length < this.keep) this.#free.push(buf);
   }
-
-  get pooled(): number {
-    return this.#free.length;
-  }
 }

@@ -7,10 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
-import type { FileSystem, OpenFile, DirReader, DirEntry, OpenFlags, FileStat } from './handler.js';
+import { writesFile, type FileSystem, type OpenFile, type DirReader, type DirEntry, type OpenFlags, type FileStat } from './handler.js';
 import { statusOf, STATUS_MESSAGES } from './status.js';
 import { fromClient, longname, toWire, WireReader, WireWriter, type WireAttrs } from './attrs.js';
-import { Policy } from './policy.js';
+import { Policy, changesFiles } from './policy.js';
 import { TransferStats } from './transfer.js';
 import { BufferPool, DATA_HEADER } from './read-buffers.js';
 import { ConnectionDrop, SftpStatusError, STATUS } from '../errors.js';
@@ -37,9 +37,6 @@ const SERVER_GID = process.getgid?.();
  * session changes nothing, a READ sees what a read at OPEN saw; after it, READs go to the disk.
  */
 const HEAD_FRESH_MS = 100;
-
-/** Requests that change files: after one, no READ is answered from content read before it. */
-const MUTATIONS: ReadonlySet<RequestName> = new Set<RequestName>(['write', 'fsetstat', 'setstat', 'lsetstat', 'remove', 'rename', 'posix-rename', 'mkdir', 'rmdir', 'symlink', 'hardlink', 'copy-data']);
 
 /** Shared by every session of this process: at most 32 idle buffers (8 MiB) are kept. */
 const readBuffers = new BufferPool(DATA_HEADER + MAX_READ, 32);
@@ -121,7 +118,7 @@ export class SftpSession {
   readonly #opened = Date.now();
   readonly totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
   #inflight = 0;
-  /** Counts requests that change files (MUTATIONS, opens for writing). */
+  /** Counts requests that change files (changesFiles: the read-only policy's list, opens for writing). */
   #mutations = 0;
   #closed = false;
   #replyTail: Promise<void> = Promise.resolve();
@@ -207,7 +204,8 @@ export class SftpSession {
   #run(id: number, request: RequestName, fn: () => Promise<Reply>, opts: { writes?: boolean } = {}): void {
     this.totals.requests++;
     this.onActivity();
-    if (opts.writes || MUTATIONS.has(request)) this.#mutations++;
+    // After a change, no READ is answered from content read before it (#head).
+    if (changesFiles(request, opts)) this.#mutations++;
     const reply = this.#slot();
     if (this.#inflight >= this.#o.limits.maxRequestsInFlight) {
       this.totals.errors++;
@@ -311,7 +309,7 @@ export class SftpSession {
         trunc: (pflags & 0x10) !== 0,
         excl: (pflags & 0x20) !== 0,
       };
-      const writes = flags.write || flags.append || flags.creat || flags.trunc;
+      const writes = writesFile(flags);
       this.#run(id, 'open', async () => {
         const path = this.#path(filename);
         const a = fromClient(attrs);
@@ -408,7 +406,7 @@ export class SftpSession {
         this.#handles.delete(key);
         if (h.kind === 'dir') {
           await h.dir.close();
-        } else if (!h.stats.flags.write && !h.stats.flags.append) {
+        } else if (!writesFile(h.stats.flags)) {
           // Nothing written, nothing to flush: close(2) cannot report anything the client could act
           // on, so the reply does not wait for a trip to the thread pool.
           this.#finishTransfer(h, 'complete');
