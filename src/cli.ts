@@ -10,6 +10,7 @@ import { defaultConfigInput, loadConfigFile, validateConfig, type ServerConfig }
 import { cryptoBindingAvailable, startServer, type RunningServer } from './server.js';
 import { hashPassword } from './ssh/passwords.js';
 import { configJsonSchema } from './config/json-schema.js';
+import { limitsSchema } from './config/schema.js';
 import { announceReady, isWorker, startPrimary, workerId, workerPeers, type PrimaryHandle } from './cluster.js';
 import { describeHostKey } from './ssh/keys.js';
 import ssh2 from 'ssh2';
@@ -17,6 +18,8 @@ import ssh2 from 'ssh2';
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
 
+/** The limits' defaults as the schema has them, so the help cannot drift from them. */
+const L = limitsSchema.parse({});
 const HELP = `sftp-chroot — an SFTP server that gives every user a private root with chroot semantics,
 and logs every transfer.
 
@@ -43,9 +46,9 @@ Config file (JSON; relative paths are relative to the file; see config.example.j
   groups            { "name": { settings users inherit } }
   usersFile         a JSON file holding more users
   log               { "level", "file", "xferlog", "authLog", "hashUploads": "sha256"|"off", "pretty" }
-  limits            { "loginGraceSeconds": 30, "maxAuthTries": 6, "maxStartups": "10:30:100",
-                      "idleTimeoutSeconds": 0, "maxSessionsPerUser", "maxHandlesPerSession": 512,
-                      "maxInflightBytesPerSession": 524288, ... }
+  limits            { "loginGraceSeconds": ${L.loginGraceSeconds}, "maxAuthTries": ${L.maxAuthTries}, "maxStartups": "${L.maxStartups}",
+                      "idleTimeoutSeconds": ${L.idleTimeoutSeconds}, "maxSessionsPerUser", "maxHandlesPerSession": ${L.maxHandlesPerSession},
+                      "maxInflightBytesPerSession": ${L.maxInflightBytesPerSession}, ... }
   shutdownGraceSeconds   how long SIGTERM waits for running transfers (default 30)
   workers           processes sharing the port (node:cluster), default 1; limits and penalties
                     hold across them, /metrics aggregates them

@@ -17,6 +17,8 @@ export class RootFiles {
   async readFile(path: string): Promise<Buffer> {
     const f = await this.#jail.open(path, { read: true, write: false, append: false, creat: false, trunc: false, excl: false }, 0);
     try {
+      // A small file was read whole by the open itself.
+      if (f.head !== undefined) return f.head;
       const parts: Buffer[] = [];
       for (let pos = 0; ; ) {
         const chunk = Buffer.allocUnsafe(1 << 20);
