@@ -324,18 +324,31 @@ async function openMany(target, n, batch = 10, cipher = undefined) {
   }
 }
 
-/** sftp-chroot's audit log must hold one complete download record of conc.bin per client and repetition. */
-const concurrentTransfers = { expected: 0 };
-function concurrentAuditCheck(auditFile) {
-  if (concurrentTransfers.expected === 0 || !auditFile || !existsSync(auditFile)) return [];
-  const recs = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.event === 'transfer' && r.path === '/conc.bin');
-  const good = recs.filter((r) => r.status === 'complete' && r.direction === 'download' && r.bytesRead === size.concBytes);
-  const workers = new Set(recs.map((r) => r.worker).filter((w) => w !== undefined));
-  const ok = good.length === concurrentTransfers.expected && recs.length === good.length;
-  return [
-    `audit log, concurrent downloads: ${recs.length} transfer records for conc.bin, ${good.length} complete with ${size.concBytes} bytes read, ${concurrentTransfers.expected} expected` +
-      (workers.size > 0 ? `, written by ${workers.size} worker(s)` : '') + (ok ? ' — correct' : ' — MISMATCH'),
-  ];
+/**
+ * sftp-chroot's audit log must hold one complete transfer record per concurrent client and
+ * repetition: downloads of /conc.bin with every byte read, uploads of /up_conc_N.bin with every byte
+ * written. `expected` counts what the workloads ran.
+ */
+const auditedTransfers = {
+  download: { expected: 0, path: /^\/conc\.bin$/, bytes: 'bytesRead' },
+  upload: { expected: 0, path: /^\/up_conc_\d+\.bin$/, bytes: 'bytesWritten' },
+};
+function auditCheck(auditFile) {
+  if (!auditFile || !existsSync(auditFile)) return [];
+  const all = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.event === 'transfer');
+  return Object.entries(auditedTransfers)
+    .filter(([, t]) => t.expected > 0)
+    .map(([direction, t]) => {
+      const recs = all.filter((r) => t.path.test(r.path));
+      const good = recs.filter((r) => r.status === 'complete' && r.direction === direction && r[t.bytes] === size.concBytes);
+      const workers = new Set(recs.map((r) => r.worker).filter((w) => w !== undefined));
+      const ok = good.length === t.expected && recs.length === good.length;
+      return (
+        `audit log, concurrent ${direction}s: ${recs.length} transfer records, ${good.length} complete with ${size.concBytes} bytes, ${t.expected} expected` +
+        (workers.size > 0 ? `, written by ${workers.size} worker(s)` : '') +
+        (ok ? ' — correct' : ' — MISMATCH')
+      );
+    });
 }
 
 /**
@@ -343,7 +356,6 @@ function concurrentAuditCheck(auditFile) {
  * hashing for the audit log, writing), so this is where a second worker has work to take over on a
  * small machine. Checks every uploaded size and the audit log's records.
  */
-const uploadTransfers = { expected: 0 };
 async function concurrentUpload(servers) {
   const C = size.clients;
   const rate = addRow('concurrent-up', `${C} clients × ${size.concBytes / MiB} MiB upload`, 'MB/s', 'higher');
@@ -369,23 +381,12 @@ async function concurrentUpload(servers) {
         if (got !== size.concBytes) throw new Error(`${s.label}: ${n}: uploaded ${got} bytes, expected ${size.concBytes}`);
         rmSync(join(env.data, n));
       }
-      if (s.auditFile) uploadTransfers.expected += C;
+      if (s.auditFile) auditedTransfers.upload.expected += C;
       rate.values[s.id].push((C * size.concBytes) / 1e6 / seconds);
       cpu.values[s.id].push((c1 - c0) / ((C * size.concBytes) / 1e9));
     }
   }
   log(`  [${elapsed()}] concurrent-up done`);
-}
-function uploadAuditCheck(auditFile) {
-  if (uploadTransfers.expected === 0 || !auditFile || !existsSync(auditFile)) return [];
-  const recs = readFileSync(auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.event === 'transfer' && /^\/up_conc_\d+\.bin$/.test(r.path));
-  const good = recs.filter((r) => r.status === 'complete' && r.direction === 'upload' && r.bytesWritten === size.concBytes);
-  const workers = new Set(recs.map((r) => r.worker).filter((w) => w !== undefined));
-  const ok = good.length === uploadTransfers.expected && recs.length === good.length;
-  return [
-    `audit log, concurrent uploads: ${recs.length} transfer records, ${good.length} complete with ${size.concBytes} bytes written, ${uploadTransfers.expected} expected` +
-      (workers.size > 0 ? `, written by ${workers.size} worker(s)` : '') + (ok ? ' — correct' : ' — MISMATCH'),
-  ];
 }
 
 /** `cipher` GCM: the clients' decryption costs a third of ChaCha20's, leaving more of the CPU to the server. */
@@ -416,7 +417,7 @@ async function concurrent(servers, cipher) {
         await Promise.all(sessions.map((x) => x.close().catch(() => x.kill())));
       }
       const bytes = C * size.concBytes;
-      if (s.auditFile) concurrentTransfers.expected += C;
+      if (s.auditFile) auditedTransfers.download.expected += C;
       rate.values[s.id].push(bytes / 1e6 / seconds);
       cpu.values[s.id].push((c1 - c0) / (bytes / 1e9));
       peakRss.values[s.id].push(peaks.peakRss / MiB);
@@ -597,7 +598,7 @@ async function main() {
     `negotiated (default / -c ${GCM}): OpenSSH ${algos.openssh.default.kex} ${algos.openssh.default.cipher} / ${algos.openssh.gcm.cipher}; sftp-chroot ${algos.sftpchroot.default.kex} ${algos.sftpchroot.default.cipher} / ${algos.sftpchroot.gcm.cipher}`,
     `CPU accounting: ${openssh.group.description}`,
   ];
-  const summary = [...loggingSummary(), ...concurrentAuditCheck(sftpchroot.auditFile), ...uploadAuditCheck(sftpchroot.auditFile), ...budget.cut.map((c) => `note: ${c}`)];
+  const summary = [...loggingSummary(), ...auditCheck(sftpchroot.auditFile), ...budget.cut.map((c) => `note: ${c}`)];
   const text = [...header, '', table(), '', ...summary, auditBytes ? `audit log written during the run: ${auditRecords} records, ${(auditBytes / MiB).toFixed(1)} MiB` : ''].filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n');
   console.log('\n' + text + '\n');
 

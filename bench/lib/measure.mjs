@@ -66,6 +66,16 @@ export function descendants(rootPid) {
   return out;
 }
 
+/** CPU seconds (user + system) used so far by `rootPid` and its live descendants. */
+export function treeCpuSeconds(rootPid) {
+  let ticks = 0;
+  for (const pid of descendants(rootPid)) {
+    const st = readProcStat(pid);
+    if (st) ticks += st.utime + st.stime;
+  }
+  return ticks / CLK_TCK;
+}
+
 /**
  * A group of server processes whose CPU time we account for. `spawnPrefix(cmd, args)` returns a
  * command that first moves itself into the group and then execs the server, so that every process

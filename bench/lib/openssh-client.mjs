@@ -4,7 +4,8 @@
 // so after every command we send `pwd` and wait for its "Remote working directory:" line: the time
 // between writing the command and that line is the command's duration, without the login.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { treeCpuSeconds } from './measure.mjs';
 import { join } from 'node:path';
 
 const MARK = 'Remote working directory:';
@@ -46,20 +47,7 @@ export class SftpSession {
    * from /proc). Shows when a workload is bound by the client rather than the server.
    */
   clientCpuSeconds() {
-    const tick = 100; // USER_HZ, 100 on Linux
-    const walk = (pid) => {
-      let s = 0;
-      try {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        s += (Number(f[11]) + Number(f[12])) / tick; // fields 14 and 15: utime, stime
-        for (const c of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) s += walk(c);
-      } catch {
-        /* exited */
-      }
-      return s;
-    };
-    return this.proc.pid === undefined ? 0 : walk(this.proc.pid);
+    return this.proc.pid === undefined ? 0 : treeCpuSeconds(this.proc.pid);
   }
 
   constructor(target, opts) {
