@@ -382,19 +382,25 @@ export class SftpSession {
 
     s.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
       this.#run(id, 'write', async () => {
-        const h = this.#file(handle);
-        checkOffset(offset, data.length);
-        h.stats.writing(offset, data);
         try {
-          await h.file.write(offset, data);
-        } catch (e) {
-          const st = statusOf(e);
-          if (!(e instanceof ConnectionDrop)) h.stats.failed(st.name, st.message);
-          throw e;
+          const h = this.#file(handle);
+          checkOffset(offset, data.length);
+          h.stats.writing(offset, data);
+          try {
+            await h.file.write(offset, data);
+          } catch (e) {
+            const st = statusOf(e);
+            if (!(e instanceof ConnectionDrop)) h.stats.failed(st.name, st.message);
+            throw e;
+          }
+          h.stats.wrote(offset, data.length);
+          this.totals.bytesIn += data.length;
+          return ok(id);
+        } finally {
+          // The write is done with `data` (and `handle`, a view of the same packet): its buffer
+          // may take the next WRITE. Not given back if this never ran: the GC takes it then.
+          s.releaseWriteData(data);
         }
-        h.stats.wrote(offset, data.length);
-        this.totals.bytesIn += data.length;
-        return ok(id);
       });
     });
 

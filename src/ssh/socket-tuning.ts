@@ -53,3 +53,43 @@ export function tuneSocket(socket: Socket): void {
     }
   });
 }
+
+/** The buffer every switched connection of this process reads into (see readIntoSharedBuffer). */
+const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+interface TransientInput {
+  setTransientInput?(arrayBuffer: ArrayBuffer): void;
+}
+interface UserBufferHandle {
+  useUserBuffer?(buf: Uint8Array): void;
+}
+
+/**
+ * From now on, reads this socket into one buffer shared by all connections instead of a fresh
+ * 64 KiB buffer per read. Why: an upload made ~16,000 of those per GiB, and V8 answered the
+ * external memory with a full mark-compact every ~32 MiB; the garbage also kept handing the kernel
+ * cold memory to copy into (perf: `_copy_to_iter` and `memmove` 3-7x slower than into warm memory).
+ *
+ * Safe because parsing is synchronous: each chunk is parsed whole before the next read, by
+ * whichever connection, and ssh2 (patched: Protocol#setTransientInput) copies out everything that
+ * outlives the parse. Uses Node's `onread` machinery on an accepted socket, which the public API
+ * offers only for sockets Node creates itself; returns false and changes nothing where Node's
+ * internals differ.
+ */
+export function readIntoSharedBuffer(socket: Socket, protocol: TransientInput): boolean {
+  const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
+  const symbols = Object.getOwnPropertySymbols(socket);
+  const kBuffer = symbols.find((s) => s.description === 'kBuffer');
+  const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
+  if (!handle || typeof handle.useUserBuffer !== 'function' || !kBuffer || !kBufferCb) return false;
+  if (typeof protocol.setTransientInput !== 'function' || socket.destroyed) return false;
+  protocol.setTransientInput(SHARED_READ_BUFFER.buffer);
+  const slots = socket as unknown as Record<symbol, unknown>;
+  slots[kBuffer] = SHARED_READ_BUFFER;
+  // Node calls this instead of emitting 'data'; the listeners (ssh2's parser, tuneSocket's) run as before.
+  slots[kBufferCb] = (nread: number, buf: Buffer) => {
+    socket.emit('data', buf.subarray(0, nread));
+  };
+  handle.useUserBuffer(SHARED_READ_BUFFER);
+  return true;
+}

@@ -85,6 +85,11 @@ declare module 'ssh2' {
      * 13 bytes of room for the header. True when the channel copied all of it (`buf` may be reused).
      */
     dataInPlace(reqId: number, buf: Buffer, len: number): boolean;
+    /**
+     * (Server-only, patched) Gives back the buffer a 'WRITE' request's data was assembled in, for the
+     * next WRITE; call it once nothing uses `data` any more. A no-op for data not from that pool.
+     */
+    releaseWriteData(data: Buffer): void;
     /** When set, BAD_MESSAGE / OP_UNSUPPORTED answers to malformed or unknown packets go through it (reply order). */
     answerProtocolError?: ((reqID: number, code: number, message: string) => void) | undefined;
 

@@ -30,6 +30,7 @@ const FXP = {
   INIT: 1,
   VERSION: 2,
   READ: 5,
+  WRITE: 6,
   REALPATH: 16,
   EXTENDED: 200,
   STATUS: 101,
@@ -410,6 +411,37 @@ describe('ssh2 patch (patches/ssh2+1.17.0.patch)', () => {
       { kind: 'malformed', type: FXP.READ, reqID: 9, message: 'Malformed READ packet' },
       { kind: 'malformed', type: FXP.READ, reqID: 10, message: 'Malformed READ packet' },
     ]);
+    expect(h.serverErrors).toEqual([]);
+  });
+
+  it('a WRITE spanning several SSH packets lends its buffer until releaseWriteData(), at most once', async () => {
+    const bodies = [0, 1, 2].map((i) => Buffer.alloc(100 * 1024, 0x41 + i));
+    const got: Buffer[] = [];
+    const intact: boolean[] = [];
+    const h = await start((sftp) => {
+      sftp.on('WRITE', (reqID: number, _handle: Buffer, _offset: number, data: Buffer) => {
+        intact.push(data.equals(bodies[got.length]!));
+        got.push(data);
+        // The first WRITE is given back twice: the second call must not free it again.
+        if (got.length === 1) {
+          sftp.releaseWriteData(data);
+          sftp.releaseWriteData(data);
+        }
+        sftp.status(reqID, STATUS.OK);
+      });
+    });
+    const { raw } = await rawSession(h);
+    // 100 KiB: more than one 32 KiB SSH packet, so the server assembles it.
+    for (let i = 0; i < 3; i++) {
+      raw.send(FXP.WRITE, Buffer.concat([u32(20 + i), str('h'), u64(0), str(bodies[i]!)]));
+      expect(parseStatus(await raw.next())).toMatchObject({ id: 20 + i, code: STATUS.OK });
+    }
+    expect(intact).toEqual([true, true, true]);
+    // The two not given back still hold their own bytes.
+    expect(got[1]!.equals(bodies[1]!) && got[2]!.equals(bodies[2]!)).toBe(true);
+    // The second WRITE reuses the first one's memory; the third may not share it with the second.
+    expect(got[1]!.buffer).toBe(got[0]!.buffer);
+    expect(got[2]!.buffer).not.toBe(got[1]!.buffer);
     expect(h.serverErrors).toEqual([]);
   });
 

@@ -1,0 +1,91 @@
+/**
+ * readIntoSharedBuffer() relies on Node's `onread` internals for accepted sockets; these tests fail
+ * if a Node upgrade changes them (it would then fall back to a fresh buffer per read, slower but
+ * correct) or if data, end of stream or pause/resume stop working on a switched socket.
+ */
+import net from 'node:net';
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readIntoSharedBuffer } from '../../src/ssh/socket-tuning.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length) cleanups.pop()?.();
+});
+
+/** A listening server and `n` connected pairs; server sides in connection order. */
+async function pairs(n: number): Promise<{ client: net.Socket; server: net.Socket }[]> {
+  const accepted: net.Socket[] = [];
+  const waiters: ((s: net.Socket) => void)[] = [];
+  const srv = net.createServer((s) => {
+    const w = waiters.shift();
+    if (w) w(s);
+    else accepted.push(s);
+  });
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address() as net.AddressInfo;
+  const out: { client: net.Socket; server: net.Socket }[] = [];
+  for (let i = 0; i < n; i++) {
+    const server = new Promise<net.Socket>((r) => (accepted.length ? r(accepted.shift()!) : waiters.push(r)));
+    const client = net.connect(port, '127.0.0.1');
+    await once(client, 'connect');
+    out.push({ client, server: await server });
+  }
+  cleanups.push(() => {
+    for (const p of out) {
+      p.client.destroy();
+      p.server.destroy();
+    }
+    srv.close();
+  });
+  return out;
+}
+
+describe('readIntoSharedBuffer', () => {
+  it('two connections read into one shared buffer, and every byte and the end of stream arrive', async () => {
+    const ps = await pairs(2);
+    const announced: ArrayBuffer[] = [];
+    const memory = new Set<ArrayBufferLike>();
+    const received: Buffer[][] = [[], []];
+    for (const [i, p] of ps.entries()) {
+      expect(readIntoSharedBuffer(p.server, { setTransientInput: (ab) => announced.push(ab) })).toBe(true);
+      p.server.on('data', (d: Buffer) => {
+        memory.add(d.buffer);
+        received[i]!.push(Buffer.from(d)); // the chunk's memory is reused after this callback
+      });
+    }
+    const sent = [randomBytes(1024 * 1024 + 3), randomBytes(700 * 1024)];
+    const ends = ps.map((p) => once(p.server, 'end'));
+    for (const [i, p] of ps.entries()) {
+      // Interleaved writes, so reads of the two sockets alternate.
+      for (let o = 0; o < sent[i]!.length; o += 50_000) p.client.write(sent[i]!.subarray(o, o + 50_000));
+      p.client.end();
+    }
+    await Promise.all(ends);
+    expect(Buffer.concat(received[0]!).equals(sent[0]!)).toBe(true);
+    expect(Buffer.concat(received[1]!).equals(sent[1]!)).toBe(true);
+    expect(memory.size).toBe(1);
+    expect(announced).toHaveLength(2);
+    expect(announced[0]).toBe(announced[1]);
+    expect([...memory][0]).toBe(announced[0]);
+  });
+
+  it('pause() stops the reads and resume() brings them back', async () => {
+    const [p] = await pairs(1);
+    expect(readIntoSharedBuffer(p!.server, { setTransientInput: () => undefined })).toBe(true);
+    let bytes = 0;
+    p!.server.on('data', (d: Buffer) => (bytes += d.length));
+    p!.client.write(Buffer.alloc(1000));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bytes).toBe(1000);
+    p!.server.pause();
+    p!.client.write(Buffer.alloc(2000));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bytes).toBe(1000);
+    p!.server.resume();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bytes).toBe(3000);
+  });
+});
