@@ -83,6 +83,8 @@ export function readIntoSharedBuffer(socket: Socket, protocol: TransientInput): 
   const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
   if (!handle || typeof handle.useUserBuffer !== 'function' || !kBuffer || !kBufferCb) return false;
   if (typeof protocol.setTransientInput !== 'function' || socket.destroyed) return false;
+  // Bytes already read but still queued in the stream would be emitted after newer ones.
+  if (socket.readableLength > 0) return false;
   protocol.setTransientInput(SHARED_READ_BUFFER.buffer);
   const slots = socket as unknown as Record<symbol, unknown>;
   slots[kBuffer] = SHARED_READ_BUFFER;

@@ -88,4 +88,20 @@ describe('readIntoSharedBuffer', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(bytes).toBe(3000);
   });
+
+  it('leaves a socket alone while bytes wait in its stream buffer (they would arrive after newer ones)', async () => {
+    const [p] = await pairs(1);
+    const got: Buffer[] = [];
+    p!.server.pause();
+    p!.client.write(Buffer.from('first'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p!.server.readableLength).toBe(5);
+    expect(readIntoSharedBuffer(p!.server, { setTransientInput: () => undefined })).toBe(false);
+    p!.server.on('data', (d: Buffer) => got.push(Buffer.from(d)));
+    p!.server.resume();
+    p!.client.write(Buffer.from('-second'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(Buffer.concat(got).toString()).toBe('first-second');
+  });
 });
+
