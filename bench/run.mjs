@@ -487,13 +487,54 @@ function cell(xs) {
   return `${fmt(median(xs))} (${fmt(min(xs))}–${fmt(max(xs))})`;
 }
 
+// Issue 8's targets, by row id: a ratio to OpenSSH in the same run, or a limit on sftp-chroot's own
+// figure. The "server CPU per GB" target is applied to every CPU-per-GB row.
+const TARGETS = {
+  upload: { ratio: '>=', value: 1.8 },
+  'upload-gcm': { ratio: '>=', value: 1.8 },
+  download: { ratio: '>=', value: 1.4 },
+  'download-gcm': { ratio: '>=', value: 1.4 },
+  'small-up': { ratio: '>=', value: 1.2 },
+  'small-down': { ratio: '>=', value: 1.2 },
+  ls: { ratio: '<=', value: 0.5 },
+  logins: { ratio: '>=', value: 5 },
+  concurrent: { ratio: '>=', value: 1.6 },
+  'concurrent-gcm': { ratio: '>=', value: 1.6 },
+  'concurrent-up': { ratio: '>=', value: 1.6 },
+  'cpu-upload': { ratio: '<=', value: 0.5 },
+  'cpu-download': { ratio: '<=', value: 0.5 },
+  'cpu-upload-gcm': { ratio: '<=', value: 0.5 },
+  'cpu-download-gcm': { ratio: '<=', value: 0.5 },
+  'cpu-concurrent': { ratio: '<=', value: 0.5 },
+  'cpu-concurrent-gcm': { ratio: '<=', value: 0.5 },
+  'cpu-concurrent-up': { ratio: '<=', value: 0.5 },
+  'idle-pss': { own: '<=', value: 64, unit: 'KiB' },
+  'concurrent-rss': { own: '<=', value: 256, unit: 'MiB' },
+  'concurrent-gcm-rss': { own: '<=', value: 256, unit: 'MiB' },
+};
+
+/** { text: '≥ 1.8× ✓', met } for a row with a target and a measurement, else undefined. */
+function targetOf(r) {
+  const t = TARGETS[r.id];
+  // A --quick run uses other sizes, one cold repetition: a smoke test, not a measurement.
+  if (!t || opts.quick) return undefined;
+  const a = median(r.values.openssh);
+  const b = median(r.values.sftpchroot);
+  const got = t.ratio ? (a ? b / a : NaN) : b;
+  if (!Number.isFinite(got)) return undefined;
+  const op = t.ratio ?? t.own;
+  const met = op === '>=' ? got >= t.value : got <= t.value;
+  const want = t.ratio ? `${t.value}×` : `${t.value} ${t.unit}`;
+  return { text: `${op === '>=' ? '≥' : '≤'} ${want} ${met ? '✓' : '✗'}`, met };
+}
+
 function table() {
-  const head = ['workload', 'unit', 'OpenSSH', 'sftp-chroot', 'ratio'];
+  const head = ['workload', 'unit', 'OpenSSH', 'sftp-chroot', 'ratio', 'target'];
   const body = rows.map((r) => {
     const a = median(r.values.openssh);
     const b = median(r.values.sftpchroot);
     const ratio = Number.isFinite(a) && Number.isFinite(b) && a !== 0 ? `${(b / a).toFixed(2)}×` : '–';
-    return [r.label, `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`, cell(r.values.openssh), cell(r.values.sftpchroot), ratio];
+    return [r.label, `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`, cell(r.values.openssh), cell(r.values.sftpchroot), ratio, targetOf(r)?.text ?? ''];
   });
   const lines = [head, head.map(() => '---'), ...body].map((cols) => `| ${cols.join(' | ')} |`);
   return lines.join('\n');
@@ -598,7 +639,10 @@ async function main() {
     `negotiated (default / -c ${GCM}): OpenSSH ${algos.openssh.default.kex} ${algos.openssh.default.cipher} / ${algos.openssh.gcm.cipher}; sftp-chroot ${algos.sftpchroot.default.kex} ${algos.sftpchroot.default.cipher} / ${algos.sftpchroot.gcm.cipher}`,
     `CPU accounting: ${openssh.group.description}`,
   ];
-  const summary = [...loggingSummary(), ...auditCheck(sftpchroot.auditFile), ...budget.cut.map((c) => `note: ${c}`)];
+  const judged = rows.map((r) => [r, targetOf(r)]).filter(([, t]) => t);
+  const missed = judged.filter(([, t]) => !t.met).map(([r]) => r.label);
+  const targets = opts.quick ? ['targets (issue 8): not judged in a --quick run (other sizes, one cold repetition)'] : judged.length ? [`targets (issue 8): ${judged.length - missed.length} of ${judged.length} met${missed.length ? `; not met: ${missed.join('; ')}` : ''}`] : [];
+  const summary = [...targets, ...loggingSummary(), ...auditCheck(sftpchroot.auditFile), ...budget.cut.map((c) => `note: ${c}`)];
   const text = [...header, '', table(), '', ...summary, auditBytes ? `audit log written during the run: ${auditRecords} records, ${(auditBytes / MiB).toFixed(1)} MiB` : ''].filter((l, i, a) => l !== '' || a[i - 1] !== '').join('\n');
   console.log('\n' + text + '\n');
 
@@ -629,6 +673,7 @@ async function main() {
           ...r,
           median: Object.fromEntries(Object.entries(r.values).map(([k, v]) => [k, median(v)])),
           ratio: median(r.values.sftpchroot) / median(r.values.openssh),
+          ...(targetOf(r) ? { target: targetOf(r) } : {}),
         })),
         table: text,
         durationSeconds: (Date.now() - started) / 1000,
