@@ -83,6 +83,7 @@ interface Addon {
   openRoot(hostPath: string): number;
   closeFd(fd: number): void;
   setQuickAck(fd: number): boolean;
+  tcpMinRtt(fd: number): number;
   open(rootFd: number, vpath: string, flags: number, mode: number, prefetch?: number): Promise<OpenResult>;
   stat(rootFd: number, vpath: string, follow: boolean): Promise<NativeStat>;
   mkdir(rootFd: number, vpath: string, mode: number): Promise<void>;
@@ -145,6 +146,11 @@ export function closeFd(fd: number): void {
 /** setsockopt(TCP_QUICKACK, 1); returns false on failure (never throws for a bad socket). */
 export function setQuickAck(fd: number): boolean {
   return native().setQuickAck(fd);
+}
+
+/** The lowest RTT the kernel has seen on a TCP socket, in microseconds; -1 when it is not one. */
+export function tcpMinRtt(fd: number): number {
+  return native().tcpMinRtt(fd);
 }
 
 /**

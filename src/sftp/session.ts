@@ -133,8 +133,18 @@ export class SftpSession {
   /** Ends the client's connection at once (a ConnectionDrop from the filesystem seam). */
   onDrop: (why: string) => void = () => {};
 
+  /** READ buffers ssh2 kept for replies waiting for the client's window, by their memory. */
+  #kept = new Map<ArrayBufferLike, Buffer>();
   constructor(sftp: SFTPWrapper, opts: SessionOptions) {
     this.#sftp = sftp;
+    // A reply that waited for the window has been sent: its READ buffer goes back to the pool
+    // (otherwise every such reply costs a fresh 255 KiB buffer, and the GC that comes with it).
+    sftp.onPayloadSent = (payload) => {
+      const buf = this.#kept.get(payload.buffer);
+      if (buf === undefined) return;
+      this.#kept.delete(payload.buffer);
+      readBuffers.give(buf);
+    };
     this.#o = opts;
     this.#swapSymlink = !SSH2_SWAPS.test(opts.clientIdent) && OPENSSH_ORDER.test(opts.clientIdent);
     // The client read what was queued for it: parked READs may go on.
@@ -371,8 +381,9 @@ export class SftpSession {
         // The reservation ends when the reply is handed to ssh2 (from then on outgoingBytes() counts it).
         return () => {
           try {
-            // Kept by ssh2 (client window full): the buffer is its now, not the pool's.
+            // Kept by ssh2 (client window full): the pool gets it back once sent (onPayloadSent).
             if (s.dataInPlace(id, buf, n)) readBuffers.give(buf);
+            else this.#kept.set(buf.buffer, buf);
           } finally {
             release();
           }

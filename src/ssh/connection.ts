@@ -12,7 +12,7 @@ import { refuseConnectionRequests, refuseSessionRequests } from './policy.js';
 import { SftpSession, SERVER_EXTENSIONS } from '../sftp/session.js';
 import { Policy } from '../sftp/policy.js';
 import type { FileSystem } from '../sftp/handler.js';
-import { readIntoSharedBuffer } from './socket-tuning.js';
+import { paceClientWindow, readIntoSharedBuffer } from './socket-tuning.js';
 
 export const AUTH_METHODS = ['publickey', 'password', 'keyboard-interactive'] as const;
 
@@ -263,6 +263,7 @@ export class ClientConnection {
   #startSftp(sftp: SFTPWrapper, user: UserRecord): void {
     // Authenticated and transferring from now on: no fresh buffer per socket read.
     if (this.socket) readIntoSharedBuffer(this.socket, (this.client as unknown as { _protocol: object })._protocol);
+    if (this.socket) paceClientWindow(sftp as unknown as { outgoing: { window: number } }, this.socket, this.clientIdent);
     // Set synchronously after accept(), before INIT is processed, so VERSION lists them.
     sftp.serverExtensions = SERVER_EXTENSIONS;
     const limits = this.env.limits();

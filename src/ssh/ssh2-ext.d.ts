@@ -90,6 +90,8 @@ declare module 'ssh2' {
      * next WRITE; call it once nothing uses `data` any more. A no-op for data not from that pool.
      */
     releaseWriteData(data: Buffer): void;
+    /** (Server-only, patched) Called with each payload that waited for the client's window, once sent. */
+    onPayloadSent: ((payload: Buffer) => void) | undefined;
     /** When set, BAD_MESSAGE / OP_UNSUPPORTED answers to malformed or unknown packets go through it (reply order). */
     answerProtocolError?: ((reqID: number, code: number, message: string) => void) | undefined;
 

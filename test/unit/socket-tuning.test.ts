@@ -7,7 +7,9 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readIntoSharedBuffer } from '../../src/ssh/socket-tuning.js';
+import { PACED_WINDOW, paceClientWindow, readIntoSharedBuffer } from '../../src/ssh/socket-tuning.js';
+import { tcpMinRtt } from '../../src/jail/native.js';
+import { openSync, closeSync } from 'node:fs';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -102,6 +104,44 @@ describe('readIntoSharedBuffer', () => {
     p!.client.write(Buffer.from('-second'));
     await new Promise((r) => setTimeout(r, 50));
     expect(Buffer.concat(got).toString()).toBe('first-second');
+  });
+
+  it('tcpMinRtt reads a loopback connection\'s lowest RTT (well under 1 ms) and -1 for a file', async () => {
+    const [p] = await pairs(1);
+    p!.client.write('x');
+    await once(p!.server, 'data');
+    const fd = (p!.server as unknown as { _handle: { fd: number } })._handle.fd;
+    const rtt = tcpMinRtt(fd);
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect(rtt).toBeLessThan(1000);
+    const file = openSync('/proc/self/status', 'r');
+    try {
+      expect(tcpMinRtt(file)).toBe(-1);
+    } finally {
+      closeSync(file);
+    }
+  });
+});
+
+describe('paceClientWindow', () => {
+  const TWO_MIB = 2 * 1024 * 1024;
+  it('uses only PACED_WINDOW of an OpenSSH client\'s window on a fast link', async () => {
+    const [p] = await pairs(1);
+    const channel = { outgoing: { window: TWO_MIB } };
+    expect(paceClientWindow(channel, p!.server, 'SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10')).toBe(true);
+    expect(channel.outgoing.window).toBe(PACED_WINDOW);
+  });
+
+  it('leaves other clients, and windows already that small, alone', async () => {
+    const [p] = await pairs(1);
+    for (const ident of ['SSH-2.0-PuTTY_Release_0.78', 'SSH-2.0-ssh2js1.17.0', 'SSH-2.0-Go']) {
+      const channel = { outgoing: { window: TWO_MIB } };
+      expect(paceClientWindow(channel, p!.server, ident)).toBe(false);
+      expect(channel.outgoing.window).toBe(TWO_MIB);
+    }
+    const small = { outgoing: { window: PACED_WINDOW } };
+    expect(paceClientWindow(small, p!.server, 'SSH-2.0-OpenSSH_9.2')).toBe(false);
+    expect(small.outgoing.window).toBe(PACED_WINDOW);
   });
 });
 
