@@ -108,6 +108,9 @@ async function tcp(port: number, localAddress?: string): Promise<Socket> {
 async function sftpUpload(sock: Socket, path: string, data: Buffer): Promise<number> {
   const localPort = sock.localPort!;
   const client = new ssh2.Client();
+  // ssh2 may report a second error (e.g. "Connection lost before handshake" after the first):
+  // the outcome is decided by the first; a later one must not crash the test process.
+  client.on('error', () => undefined);
   const ready = new Promise<void>((resolve, reject) => {
     client.once('ready', () => resolve());
     client.once('error', reject);
@@ -126,6 +129,7 @@ async function sftpUpload(sock: Socket, path: string, data: Buffer): Promise<num
 async function sshRefused(sock: Socket): Promise<number> {
   const localPort = sock.localPort!;
   const client = new ssh2.Client();
+  client.on('error', () => undefined); // see sftpUpload
   const outcome = new Promise<string>((resolve) => {
     client.once('ready', () => resolve('ready'));
     client.once('error', (e) => resolve(`error: ${e.message}`));
