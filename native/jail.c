@@ -46,7 +46,6 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1301,9 +1300,8 @@ static napi_value js_set_quick_ack(napi_env env, napi_callback_info info) {
 /* The lowest round-trip time the kernel has seen on a TCP socket, in microseconds (TCP_INFO
  * tcpi_min_rtt), or -1. The minimum, not the smoothed RTT: on a busy machine the smoothed one
  * includes scheduling and delayed-ACK waits (1-7 ms on loopback with 20 clients on 2 vCPUs).
- * glibc's struct tcp_info stops before tcpi_min_rtt; the kernel only appends fields, so its
- * offset in <linux/tcp.h> (148) is stable. Kernels before 4.6 lack it: tcpi_rtt then. */
-#define TCPI_RTT_OFFSET 68
+ * glibc's struct tcp_info stops before tcpi_min_rtt (Linux 4.6; this addon needs 5.8); the kernel
+ * only appends fields, so its offset in <linux/tcp.h>, 148, is stable. */
 #define TCPI_MIN_RTT_OFFSET 148
 static napi_value js_tcp_min_rtt(napi_env env, napi_callback_info info) {
   args_t a;
@@ -1311,17 +1309,11 @@ static napi_value js_tcp_min_rtt(napi_env env, napi_callback_info info) {
   if (!get_args(env, info, &a, 1) || !get_fd(env, a.argv[0], &fd)) return NULL;
   uint8_t ti[256];
   socklen_t len = sizeof ti;
-  memset(ti, 0, sizeof ti);
-  int64_t rtt = -1;
   uint32_t v;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0) {
-    if (len >= TCPI_MIN_RTT_OFFSET + sizeof v) {
-      memcpy(&v, ti + TCPI_MIN_RTT_OFFSET, sizeof v);
-      rtt = v;
-    } else if (len >= TCPI_RTT_OFFSET + sizeof v) {
-      memcpy(&v, ti + TCPI_RTT_OFFSET, sizeof v);
-      rtt = v;
-    }
+  int64_t rtt = -1;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 && len >= TCPI_MIN_RTT_OFFSET + sizeof v) {
+    memcpy(&v, ti + TCPI_MIN_RTT_OFFSET, sizeof v);
+    rtt = v;
   }
   napi_value r;
   napi_create_int64(env, rtt, &r);

@@ -261,9 +261,11 @@ export class ClientConnection {
   }
 
   #startSftp(sftp: SFTPWrapper, user: UserRecord): void {
-    // Authenticated and transferring from now on: no fresh buffer per socket read.
-    if (this.socket) readIntoSharedBuffer(this.socket, (this.client as unknown as { _protocol: object })._protocol);
-    if (this.socket) paceClientWindow(sftp as unknown as { outgoing: { window: number } }, this.socket, this.clientIdent);
+    if (this.socket) {
+      // Authenticated and transferring from now on: no fresh buffer per socket read.
+      readIntoSharedBuffer(this.socket, (this.client as unknown as { _protocol: object })._protocol);
+      paceClientWindow(sftp, this.socket, this.clientIdent);
+    }
     // Set synchronously after accept(), before INIT is processed, so VERSION lists them.
     sftp.serverExtensions = SERVER_EXTENSIONS;
     const limits = this.env.limits();

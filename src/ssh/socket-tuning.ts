@@ -8,6 +8,20 @@ import * as native from '../jail/native.js';
 /** How long a client's data may go unanswered before its ACK is sent on its own. */
 const LONE_ACK_AFTER_MS = 1;
 
+interface SocketHandle {
+  fd?: number;
+  useUserBuffer?(buf: Uint8Array): void;
+}
+/** Node's native handle behind a net.Socket (not public API: absent while connecting or once closed). */
+function handleOf(socket: Socket): SocketHandle | undefined {
+  return (socket as unknown as { _handle?: SocketHandle | null })._handle ?? undefined;
+}
+/** The socket's file descriptor, if it has one. */
+function socketFd(socket: Socket): number | undefined {
+  const fd = handleOf(socket)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
 /**
  * ssh2 writes every SSH packet with its own socket.write(): with TCP_NODELAY that is one syscall and
  * one TCP segment per reply. Cork the socket at the first write of an event-loop turn and uncork it
@@ -38,8 +52,8 @@ export function tuneSocket(socket: Socket): void {
     return write(...args);
   }) as Socket['write'];
 
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return;
+  const fd = socketFd(socket);
+  if (fd === undefined) return;
   let timer: NodeJS.Timeout | undefined;
   const check = () => {
     timer = undefined;
@@ -60,9 +74,6 @@ const SHARED_READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 interface TransientInput {
   setTransientInput?(arrayBuffer: ArrayBuffer): void;
 }
-interface UserBufferHandle {
-  useUserBuffer?(buf: Uint8Array): void;
-}
 
 /**
  * From now on, reads this socket into one buffer shared by all connections instead of a fresh
@@ -77,7 +88,7 @@ interface UserBufferHandle {
  * internals differ.
  */
 export function readIntoSharedBuffer(socket: Socket, protocol: TransientInput): boolean {
-  const handle = (socket as unknown as { _handle?: UserBufferHandle | null })._handle;
+  const handle = handleOf(socket);
   const symbols = Object.getOwnPropertySymbols(socket);
   const kBuffer = symbols.find((s) => s.description === 'kBuffer');
   const kBufferCb = symbols.find((s) => s.description === 'kBufferCb');
@@ -122,8 +133,8 @@ interface ChannelWindow {
  */
 export function paceClientWindow(channel: ChannelWindow, socket: Socket, clientIdent: string): boolean {
   if (!OPENSSH_CLIENT.test(clientIdent)) return false;
-  const fd = (socket as unknown as { _handle?: { fd?: number } | null })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) return false;
+  const fd = socketFd(socket);
+  if (fd === undefined) return false;
   const rtt = native.tcpMinRtt(fd);
   if (rtt < 0 || rtt >= PACE_BELOW_RTT_US) return false;
   const reserve = channel.outgoing.window - PACED_WINDOW;

@@ -92,6 +92,8 @@ declare module 'ssh2' {
     releaseWriteData(data: Buffer): void;
     /** (Server-only, patched) Called with each payload that waited for the client's window, once sent. */
     onPayloadSent: ((payload: Buffer) => void) | undefined;
+    /** The channel's view of the client's window: bytes it may still send before a WINDOW_ADJUST. */
+    readonly outgoing: { window: number };
     /** When set, BAD_MESSAGE / OP_UNSUPPORTED answers to malformed or unknown packets go through it (reply order). */
     answerProtocolError?: ((reqID: number, code: number, message: string) => void) | undefined;
 

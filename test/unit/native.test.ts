@@ -780,6 +780,31 @@ describe('statvfs, copyRange, setQuickAck', () => {
     client.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
+
+  it('tcpMinRtt reads a loopback connection\'s lowest RTT (well under 1 ms) and -1 for a file', async () => {
+    const { fd } = await jail.open(fx.rootFd, 'f', O_WRONLY | O_CREAT, 0o644);
+    try {
+      expect(jail.tcpMinRtt(fd)).toBe(-1);
+    } finally {
+      jail.closeFd(fd);
+    }
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no TCP address');
+    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+    const client = net.connect(address.port, '127.0.0.1');
+    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+    const peer = await accepted;
+    client.write('x');
+    await new Promise((resolve) => peer.once('data', resolve));
+    const rtt = jail.tcpMinRtt((peer as unknown as { _handle: { fd: number } })._handle.fd);
+    expect(rtt).toBeGreaterThanOrEqual(0);
+    expect(rtt).toBeLessThan(1000);
+    client.destroy();
+    peer.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
 });
 
 describe('errors and resources', () => {
