@@ -85,7 +85,12 @@ export interface SessionOptions {
   groupName: string;
 }
 
-interface FileHandle {
+/** Requests still working on a handle; CLOSE waits for them (see #run, #lookup). */
+interface HandleUse {
+  ops?: number;
+  onIdle?: (() => void) | undefined;
+}
+interface FileHandle extends HandleUse {
   kind: 'file';
   path: string;
   file: OpenFile;
@@ -93,7 +98,7 @@ interface FileHandle {
   /** When OpenFile.head was read, while it may still answer READs (see #head). */
   head?: { at: number; mutations: number } | undefined;
 }
-interface DirHandle {
+interface DirHandle extends HandleUse {
   kind: 'dir';
   path: string;
   dir: DirReader;
@@ -125,6 +130,8 @@ export class SftpSession {
   /** close() has begun: in-flight requests finish, parked READs give up. */
   #ending = false;
   #idleWaiters: (() => void)[] = [];
+  /** Handles looked up by the request #run is starting (its synchronous part), held until it ends. */
+  #holding: Handle[] | undefined;
   #readQueue: { len: number; resolve: () => void }[] = [];
   #readReserved = 0;
   readonly #swapSymlink: boolean;
@@ -159,6 +166,10 @@ export class SftpSession {
   }
   get openHandles(): number {
     return this.#handles.size;
+  }
+  /** Reply bytes ssh2 holds until the client opens its window (0 when all were handed to the socket). */
+  get unsentBytes(): number {
+    return this.#sftp.outgoingBytes?.() ?? 0;
   }
   get durationMs(): number {
     return Date.now() - this.#opened;
@@ -230,7 +241,14 @@ export class SftpSession {
       this.#o.policy.check(request, opts.writes ? { writes: true } : {});
       return fn();
     };
-    work()
+    // Handles the request names are held until it ends: a CLOSE right behind a READ parked for
+    // the in-flight budget must not close the file under it.
+    this.#holding = [];
+    const pending = work();
+    const held = this.#holding;
+    this.#holding = undefined;
+    for (const h of held) h.ops = (h.ops ?? 0) + 1;
+    pending
       .then(reply, (err: unknown) => {
         if (err instanceof ConnectionDrop) {
           reply(() => undefined);
@@ -244,6 +262,7 @@ export class SftpSession {
       })
       .finally(() => {
         if (this.#o.observeRequest) this.#o.observeRequest(request, Number(process.hrtime.bigint() - started) / 1e9);
+        for (const h of held) if (--h.ops! === 0) h.onIdle?.();
         this.#inflight--;
         if (this.#inflight === 0) for (const w of this.#idleWaiters.splice(0)) w();
       });
@@ -281,14 +300,24 @@ export class SftpSession {
   }
 
   #file(handle: Buffer): FileHandle {
-    const h = this.#handles.get(handle.toString('hex'));
+    const h = this.#lookup(handle);
     if (!h || h.kind !== 'file') throw new SftpStatusError('FAILURE', 'Invalid handle', 'unknown or non-file handle');
     return h;
   }
   #dir(handle: Buffer): DirHandle {
-    const h = this.#handles.get(handle.toString('hex'));
+    const h = this.#lookup(handle);
     if (!h || h.kind !== 'dir') throw new SftpStatusError('FAILURE', 'Invalid handle', 'unknown or non-directory handle');
     return h;
+  }
+  #lookup(handle: Buffer): Handle | undefined {
+    const h = this.#handles.get(handle.toString('hex'));
+    if (h && this.#holding) this.#holding.push(h);
+    return h;
+  }
+  /** Resolves once no request holds `h` (it is already out of #handles: none can start). */
+  #settled(h: Handle): Promise<void> {
+    if (!h.ops) return Promise.resolve();
+    return new Promise((resolve) => (h.onIdle = resolve));
   }
 
   #owner = (uid: number): string => (uid === SERVER_UID ? this.#o.ownerName : String(uid));
@@ -421,6 +450,7 @@ export class SftpSession {
         const h = this.#handles.get(key);
         if (!h) throw new SftpStatusError('FAILURE', 'Invalid handle', 'close of unknown handle');
         this.#handles.delete(key);
+        await this.#settled(h);
         if (h.kind === 'dir') {
           await h.dir.close();
         } else if (!writesFile(h.stats.flags)) {

@@ -329,9 +329,10 @@ export class ClientConnection {
     return done;
   }
 
-  /** Busy: has a file handle open or requests in flight. */
+  /** Busy: has a file handle open, requests in flight, or replies waiting for the client's window. */
   get busy(): boolean {
-    for (const s of this.sessions) if (s.openHandles > 0 || s.inflight > 0) return true;
+    // Ending sends DISCONNECT at once, ahead of replies ssh2 holds for the window: they would be lost.
+    for (const s of this.sessions) if (s.openHandles > 0 || s.inflight > 0 || s.unsentBytes > 0) return true;
     return false;
   }
 

@@ -194,10 +194,13 @@ describe('the operator daemon', () => {
         stdio: ['pipe', 'ignore', 'pipe'],
       });
       child.stdin.end(`put ${local} /up.bin\n`);
-      const clientDone = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      let clientErr = '';
+      child.stderr.on('data', (b: Buffer) => (clientErr += b.toString()));
+      const clientDone = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
       await until(() => existsSync(join(dir, 'r-term/up.bin')) && readFileSync(join(dir, 'r-term/up.bin')).length > 1024 * 1024);
       const exit = d.stop('SIGTERM');
-      expect(await clientDone).toBe(0);
+      // On failure, say what the client and the daemon saw: a bare exit code explains nothing.
+      expect(await clientDone, `sftp: ${clientErr}\ndaemon: ${d.stderr()}\n${d.stdout().split('\n').filter((l) => !l.includes('transfer.progress')).slice(-8).join('\n')}`).toBe(0);
       expect(await exit).toBe(0);
       expect((await readFile(join(dir, 'r-term/up.bin'))).equals(data)).toBe(true);
       const t = records(d).find((e) => e.event === 'transfer' && e.path === '/up.bin');

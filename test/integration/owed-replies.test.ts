@@ -1,0 +1,100 @@
+/**
+ * Replies the server owes are never lost: a CLOSE right behind READs that wait for the in-flight
+ * budget, and a graceful shutdown (server.close with a grace time) while replies wait for the
+ * client's window.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Socket } from 'node:net';
+import ssh2 from 'ssh2';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { validateConfig } from '../../src/config/load.js';
+import { connect, OPEN, type SftpClient } from '../helpers/sftp-client.js';
+
+// Below the server's advertised read limit: ssh2 splits larger READs and sends the rest later.
+const READ = 128 * 1024;
+const COUNT = 24;
+
+let dir: string;
+let data: Buffer;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sftp-chroot-owed-'));
+  await mkdir(join(dir, 'keys'));
+  await writeFile(join(dir, 'keys/host'), ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+  await mkdir(join(dir, 'root'));
+  data = randomBytes(COUNT * READ);
+  await writeFile(join(dir, 'root/f.bin'), data);
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function start(limits: Record<string, unknown> = {}): Promise<RunningServer> {
+  const config = validateConfig(
+    {
+      listen: { host: '127.0.0.1', port: 0 },
+      hostKeys: ['keys/host'],
+      passwordCost: 10,
+      log: { level: 'silent' },
+      limits,
+      users: [{ username: 'u', password: 'p', root: join(dir, 'root') }],
+    },
+    { baseDir: dir },
+  );
+  return startServer({ ...config, warnings: [] });
+}
+
+/** Sends READs for all of f.bin and then its CLOSE, without waiting; resolves with what came back. */
+async function readAllThenClose(c: SftpClient): Promise<{ reads: Promise<Buffer[]>; closed: Promise<void> }> {
+  const handle = await c.open('/f.bin', OPEN.READ);
+  const reads = Array.from(
+    { length: COUNT },
+    (_, i) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const buf = Buffer.alloc(READ);
+        c.raw.read(handle, buf, 0, READ, i * READ, (err, n) => (err ? reject(new Error(`READ ${i}: ${err.message}`)) : resolve(buf.subarray(0, n))));
+      }),
+  );
+  const closed = new Promise<void>((resolve, reject) => c.raw.close(handle, (err) => (err ? reject(new Error(`CLOSE: ${err.message}`)) : resolve())));
+  return { reads: Promise.all(reads), closed };
+}
+
+describe('replies owed to a client', () => {
+  it('a CLOSE sent right behind READs parked for the in-flight budget waits for them: every READ gets its bytes', async () => {
+    // 3 MiB of READs against the default 512 KiB budget: most of them park, then the CLOSE arrives.
+    const server = await start();
+    try {
+      const c = await connect({ host: '127.0.0.1', port: server.port, username: 'u', password: 'p', hostVerifier: () => true });
+      const { reads, closed } = await readAllThenClose(c);
+      expect(Buffer.concat(await reads).equals(data)).toBe(true);
+      await expect(closed).resolves.toBeUndefined();
+      await c.end();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('graceful shutdown delivers replies held for a closed client window before ending the connection', async () => {
+    // A budget above the 3 MiB asked for: every READ and the CLOSE are answered at once, and what
+    // exceeds ssh2's 2 MiB window waits in the server with no request in flight.
+    const server = await start({ maxInflightBytesPerSession: 16 * 1024 * 1024 });
+    const c = await connect({ host: '127.0.0.1', port: server.port, username: 'u', password: 'p', hostVerifier: () => true });
+    const sock = (c.conn as unknown as { _sock: Socket })._sock;
+    const { reads, closed } = await readAllThenClose(c);
+    sock.pause();
+    await sleep(300);
+    const stopping = server.close({ graceMs: 5000 });
+    // Long enough for the shutdown loop (50 ms polls) to end the connection if it thought it idle.
+    await sleep(600);
+    sock.resume();
+    expect(Buffer.concat(await reads).equals(data)).toBe(true);
+    await expect(closed).resolves.toBeUndefined();
+    await stopping;
+  });
+});
