@@ -333,7 +333,9 @@ export class ClientConnection {
   get busy(): boolean {
     // Ending sends DISCONNECT at once, ahead of replies ssh2 holds for the window: they would be lost.
     for (const s of this.sessions) if (s.openHandles > 0 || s.inflight > 0 || s.unsentBytes > 0) return true;
-    return false;
+    // Likewise what ssh2 queues while a key re-exchange is under way (sent once it completes).
+    const protocol = (this.client as unknown as { _protocol?: { _queue?: unknown[] } })._protocol;
+    return (protocol?._queue?.length ?? 0) > 0;
   }
 
   async #onClose(): Promise<void> {

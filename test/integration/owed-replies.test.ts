@@ -1,7 +1,7 @@
 /**
  * Replies the server owes are never lost: a CLOSE right behind READs that wait for the in-flight
  * budget, and a graceful shutdown (server.close with a grace time) while replies wait for the
- * client's window.
+ * client's window or for a key re-exchange to complete.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -50,11 +50,11 @@ async function start(limits: Record<string, unknown> = {}): Promise<RunningServe
   return startServer({ ...config, warnings: [] });
 }
 
-/** Sends READs for all of f.bin and then its CLOSE, without waiting; resolves with what came back. */
-async function readAllThenClose(c: SftpClient): Promise<{ reads: Promise<Buffer[]>; closed: Promise<void> }> {
+/** Sends `count` READs from the start of f.bin and then its CLOSE, without waiting for replies. */
+async function readThenClose(c: SftpClient, count = COUNT): Promise<{ reads: Promise<Buffer[]>; closed: Promise<void> }> {
   const handle = await c.open('/f.bin', OPEN.READ);
   const reads = Array.from(
-    { length: COUNT },
+    { length: count },
     (_, i) =>
       new Promise<Buffer>((resolve, reject) => {
         const buf = Buffer.alloc(READ);
@@ -71,7 +71,7 @@ describe('replies owed to a client', () => {
     const server = await start();
     try {
       const c = await connect({ host: '127.0.0.1', port: server.port, username: 'u', password: 'p', hostVerifier: () => true });
-      const { reads, closed } = await readAllThenClose(c);
+      const { reads, closed } = await readThenClose(c);
       expect(Buffer.concat(await reads).equals(data)).toBe(true);
       await expect(closed).resolves.toBeUndefined();
       await c.end();
@@ -86,7 +86,7 @@ describe('replies owed to a client', () => {
     const server = await start({ maxInflightBytesPerSession: 16 * 1024 * 1024 });
     const c = await connect({ host: '127.0.0.1', port: server.port, username: 'u', password: 'p', hostVerifier: () => true });
     const sock = (c.conn as unknown as { _sock: Socket })._sock;
-    const { reads, closed } = await readAllThenClose(c);
+    const { reads, closed } = await readThenClose(c);
     sock.pause();
     await sleep(300);
     const stopping = server.close({ graceMs: 5000 });
@@ -94,6 +94,25 @@ describe('replies owed to a client', () => {
     await sleep(600);
     sock.resume();
     expect(Buffer.concat(await reads).equals(data)).toBe(true);
+    await expect(closed).resolves.toBeUndefined();
+    await stopping;
+  });
+
+  it('graceful shutdown delivers replies queued behind a key re-exchange before ending the connection', async () => {
+    const server = await start({ maxInflightBytesPerSession: 16 * 1024 * 1024 });
+    const c = await connect({ host: '127.0.0.1', port: server.port, username: 'u', password: 'p', hostVerifier: () => true });
+    const sock = (c.conn as unknown as { _sock: Socket })._sock;
+    // 1 MiB: within the client's window, so only the key exchange can hold the replies back.
+    const { reads, closed } = await readThenClose(c, 8);
+    // The client asks for new keys and stops reading: the server answers with its KEXINIT, and
+    // until the exchange completes ssh2 queues every reply instead of sending it.
+    (c.conn as unknown as { _protocol: { rekey(): void } })._protocol.rekey();
+    sock.pause();
+    await sleep(300);
+    const stopping = server.close({ graceMs: 5000 });
+    await sleep(600);
+    sock.resume();
+    expect(Buffer.concat(await reads).equals(data.subarray(0, 8 * READ))).toBe(true);
     await expect(closed).resolves.toBeUndefined();
     await stopping;
   });
