@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtemp, rm, writeFile, mkdir, readFile, stat } from 'node:fs/promises';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -197,7 +197,7 @@ describe('the operator daemon', () => {
       let clientErr = '';
       child.stderr.on('data', (b: Buffer) => (clientErr += b.toString()));
       const clientDone = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-      await until(() => existsSync(join(dir, 'r-term/up.bin')) && readFileSync(join(dir, 'r-term/up.bin')).length > 1024 * 1024);
+      await until(() => existsSync(join(dir, 'r-term/up.bin')) && statSync(join(dir, 'r-term/up.bin')).size > 1024 * 1024);
       const exit = d.stop('SIGTERM');
       // On failure, say what the client and the daemon saw: a bare exit code explains nothing.
       expect(await clientDone, `sftp: ${clientErr}\ndaemon: ${d.stderr()}\n${d.stdout().split('\n').filter((l) => !l.includes('transfer.progress')).slice(-8).join('\n')}`).toBe(0);
