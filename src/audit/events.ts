@@ -47,6 +47,8 @@ export interface SessionClose extends Core {
   durationMs: number;
   totals: SessionTotals;
   reason?: string;
+  /** Protocol errors and refusals of this connection beyond its log budget, counted, not written. */
+  unlogged?: number;
 }
 export interface RequestRefused extends Core {
   event: 'request.refused';
@@ -129,7 +131,12 @@ const LEVEL: Partial<Record<AuditEventType, string>> = {
 };
 
 /** Fans events out to sinks and stamps core fields. */
-export class Audit {
+/** Where records go: the Audit itself, or a per-connection filter in front of it. */
+export interface AuditEmitter {
+  emit(event: AuditEvent): void;
+}
+
+export class Audit implements AuditEmitter {
   readonly #sinks: AuditSink[] = [];
   /** `extra` is stamped on every record (e.g. the worker id in a multi-process daemon). */
   constructor(

@@ -14,7 +14,7 @@ import { Policy, changesFiles } from './policy.js';
 import { TransferStats } from './transfer.js';
 import { BufferPool, DATA_HEADER } from './read-buffers.js';
 import { ConnectionDrop, SftpStatusError, STATUS } from '../errors.js';
-import type { Audit, AuditEvent, PendingMutation, SessionEvent, SessionTotals } from '../audit/events.js';
+import type { AuditEmitter, AuditEvent, PendingMutation, SessionEvent, SessionTotals } from '../audit/events.js';
 import type { RequestName } from '../config/schema.js';
 
 /** OpenSSH's limits (sftp-server.c): 256 KiB messages, reads and writes of 256 KiB - 1 KiB. */
@@ -71,7 +71,7 @@ export interface SessionOptions {
   clientIdent: string;
   fs: FileSystem;
   policy: Policy;
-  audit: Audit;
+  audit: AuditEmitter;
   limits: SessionLimits;
   startDirectory: string;
   umask: number;

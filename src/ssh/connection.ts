@@ -5,7 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { AuthContext, Connection, ClientInfo, SFTPWrapper } from 'ssh2';
-import type { Audit, AuthFailureReason, AuthMethod, SessionTotals } from '../audit/events.js';
+import type { Audit, AuditEmitter, AuthFailureReason, AuthMethod, SessionTotals } from '../audit/events.js';
+import { LogBudget } from '../audit/log-budget.js';
 import type { UserRecord } from '../config/load.js';
 import type { Authenticator } from './auth.js';
 import { refuseConnectionRequests, refuseSessionRequests } from './policy.js';
@@ -13,6 +14,10 @@ import { SftpSession, SERVER_EXTENSIONS } from '../sftp/session.js';
 import { Policy } from '../sftp/policy.js';
 import type { FileSystem } from '../sftp/handler.js';
 import { paceClientWindow, readIntoSharedBuffer } from './socket-tuning.js';
+
+/** Protocol errors and refusals one connection may log at once, then per second (see LogBudget). */
+const WARNINGS_BURST = 200;
+const WARNINGS_PER_SECOND = 20;
 
 export const AUTH_METHODS = ['publickey', 'password', 'keyboard-interactive'] as const;
 
@@ -74,6 +79,22 @@ export class ClientConnection {
   readonly #totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
   #closed: Promise<void>;
   #resolveClosed!: () => void;
+  readonly #budget = new LogBudget(WARNINGS_BURST, WARNINGS_PER_SECOND);
+  /** This connection's records: protocol errors and refusals pass through its log budget. */
+  readonly #log: AuditEmitter = {
+    emit: (e) => {
+      if ((e.event !== 'protocol.error' && e.event !== 'request.refused') || this.#budget.take()) return this.env.audit.emit(e);
+      if (this.#budget.suppressed === 1)
+        this.env.audit.emit({
+          event: 'protocol.error',
+          remote: this.remote,
+          sessionId: this.sessionId,
+          ...(this.user ? { user: this.user.username } : {}),
+          kind: 'log-limit',
+          message: `more than ${WARNINGS_BURST} protocol errors and refusals: from now on at most ${WARNINGS_PER_SECOND} a second are logged, the rest counted in session.close (unlogged)`,
+        });
+    },
+  };
 
   constructor(
     readonly client: Connection,
@@ -96,7 +117,7 @@ export class ClientConnection {
   }
 
   #refuse = (what: string, detail?: string) => {
-    this.env.audit.emit({
+    this.#log.emit({
       event: 'request.refused',
       remote: this.remote,
       sessionId: this.sessionId,
@@ -113,14 +134,14 @@ export class ClientConnection {
     c.on('error', (err: Error & { level?: string }) => {
       // Protocol errors end this connection only; note them for the operator.
       this.#closeReason ??= `error: ${err.level ?? 'protocol'}`;
-      this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, ...(this.user ? { user: this.user.username } : {}), kind: err.level ?? 'connection', message: err.message.slice(0, 300) });
+      this.#log.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, ...(this.user ? { user: this.user.username } : {}), kind: err.level ?? 'connection', message: err.message.slice(0, 300) });
     });
     c.on('handshake', (n) => {
       this.#cipher = n.cs.cipher;
     });
     this.#grace = setTimeout(() => {
       this.#closeReason = 'login grace time exceeded';
-      this.env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, what: 'login', why: 'login-grace-exceeded', detail: `not authenticated within ${limits.loginGraceSeconds}s` });
+      this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, what: 'login', why: 'login-grace-exceeded', detail: `not authenticated within ${limits.loginGraceSeconds}s` });
       this.end();
     }, limits.loginGraceSeconds * 1000);
     this.#grace.unref();
@@ -234,7 +255,7 @@ export class ClientConnection {
     if (limits.idleTimeoutSeconds > 0) {
       this.#idle = setTimeout(() => {
         this.#closeReason = 'idle timeout';
-        this.env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'idle-timeout', detail: `idle for ${limits.idleTimeoutSeconds}s` });
+        this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'idle-timeout', detail: `idle for ${limits.idleTimeoutSeconds}s` });
         this.end();
       }, limits.idleTimeoutSeconds * 1000);
       this.#idle.unref();
@@ -246,7 +267,7 @@ export class ClientConnection {
         return reject();
       }
       if (this.#channels >= limits.maxSessionsPerConnection) {
-        this.env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'too-many-sessions', detail: `more than ${limits.maxSessionsPerConnection} sessions on one connection` });
+        this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'too-many-sessions', detail: `more than ${limits.maxSessionsPerConnection} sessions on one connection` });
         return reject();
       }
       this.#channels++;
@@ -276,7 +297,7 @@ export class ClientConnection {
       clientIdent: this.clientIdent,
       fs: this.env.fileSystem(user),
       policy: new Policy(user),
-      audit: this.env.audit,
+      audit: this.#log,
       limits: { maxHandles: limits.maxHandlesPerSession, maxRequestsInFlight: limits.maxRequestsInFlight, maxInflightBytes: limits.maxInflightBytesPerSession },
       startDirectory: user.startDirectory,
       umask: user.umask,
@@ -293,10 +314,10 @@ export class ClientConnection {
     };
     this.sessions.add(session);
     sftp.on('error', (err: Error) => {
-      this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: 'sftp', message: err.message.slice(0, 300) });
+      this.#log.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: 'sftp', message: err.message.slice(0, 300) });
     });
     sftp.on('protocol-error', (e: { kind: string; type?: number; message?: string }) => {
-      this.env.audit.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: e.kind, message: (e.message ?? `packet type ${e.type ?? '?'}`).slice(0, 300) });
+      this.#log.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: e.kind, message: (e.message ?? `packet type ${e.type ?? '?'}`).slice(0, 300) });
     });
     // ssh2 never closes the channel on the client's EOF; without this OpenSSH's `quit` hangs.
     // An exit-status first: OpenSSH's ssh exits 255 without one, and scp then reports failure.
@@ -355,6 +376,7 @@ export class ClientConnection {
         durationMs: Date.now() - this.opened,
         totals: this.#totals,
         ...(this.#closeReason ? { reason: this.#closeReason } : {}),
+        ...(this.#budget.suppressed > 0 ? { unlogged: this.#budget.suppressed } : {}),
       });
     }
     this.#resolveClosed();

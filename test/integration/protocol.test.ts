@@ -128,6 +128,26 @@ describe('hostile and malformed packets', () => {
     expect((await s.readFile('/hello.txt')).toString()).toBe('hello world\n');
   });
 
+  it('a flood of 1,000 unknown packets is answered in full, logged within the connection budget, the rest counted in session.close', async () => {
+    const raw = await session();
+    const from = s.events.all.length;
+    const started = Date.now();
+    const replies = await Promise.all(Array.from({ length: 1000 }, () => raw.request(99, raw.nextId(), Buffer.from('x'), 20_000)));
+    const elapsed = (Date.now() - started) / 1000;
+    expect(replies.every((r) => r.type === FXP.STATUS && r.code === FX.OP_UNSUPPORTED)).toBe(true);
+    await expectAlive(raw);
+    const mine = s.events.all.slice(from).filter((e) => e.event === 'protocol.error');
+    const sessionId = mine[0]!.sessionId;
+    const logged = mine.filter((e) => e.sessionId === sessionId && e.kind === 'unknown-type').length;
+    expect(logged).toBeGreaterThanOrEqual(200);
+    expect(logged).toBeLessThanOrEqual(200 + Math.ceil(20 * elapsed) + 1);
+    expect(mine.filter((e) => e.sessionId === sessionId && e.kind === 'log-limit')).toHaveLength(1);
+    live = live.filter((r) => r !== raw);
+    await raw.end();
+    const close = await s.events.waitFor((e) => e.event === 'session.close' && e.sessionId === sessionId);
+    expect(close).toMatchObject({ unlogged: 1000 - logged });
+  });
+
   it('an unknown packet type gets OP_UNSUPPORTED for its id, is logged, and the session keeps working', async () => {
     const raw = await session();
     for (const type of [99, 21, 255]) {
