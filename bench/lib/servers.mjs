@@ -100,7 +100,9 @@ export function ensureUser(env) {
   const r = spawnSync('id', ['-u', BENCH_USER]);
   if (r.status !== 0) {
     sh('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', BENCH_USER]);
-    env.notes.push(`created system user ${BENCH_USER}`);
+    env.notes.push(`created system user ${BENCH_USER} (removed at the end)`);
+    // Last: after the servers that run as it have stopped.
+    env.cleanups.push(() => spawnSync('userdel', [BENCH_USER]));
   }
   // With UsePAM no, sshd refuses accounts whose password field starts with "!" (locked).
   const shadow = spawnSync('getent', ['shadow', BENCH_USER], { encoding: 'utf8' }).stdout ?? '';
