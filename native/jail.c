@@ -654,6 +654,51 @@ static void run_rename(job_t *j) {
   close(ofd);
 }
 
+/*
+ * A rename that must not replace, where renameat2's flags are refused (EINVAL: NFS, some FUSE
+ * filesystems). As OpenSSH's sftp-server does: a regular file gets the new name as a hard link —
+ * atomic, EEXIST if the name is taken — and loses the old one; anything else (or a filesystem
+ * without hard links) is renamed once the new name is seen to be free, with the race that implies.
+ */
+static void run_rename_compat(job_t *j) {
+  split_t from, to;
+  split_path(j->path, &from);
+  split_path(j->path2, &to);
+  if (check_target(&from, EBUSY, EINVAL, "renameat", &j->f) < 0) return;
+  if (check_target(&to, EBUSY, EINVAL, "renameat", &j->f) < 0) return;
+  int ofd = open_parent(j->root_fd, &from, &j->f);
+  if (ofd < 0) return;
+  int nfd = open_parent(j->root_fd, &to, &j->f);
+  if (nfd >= 0) {
+    struct stat st;
+    bool done = false;
+    if ((from.trailing_slash || to.trailing_slash) && leaf_must_be_dir(ofd, from.leaf, "renameat", &j->f) < 0) {
+      done = true;
+    } else if (fstatat(ofd, from.leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+      fail_errno(&j->f, "fstatat");
+      done = true;
+    } else if (S_ISREG(st.st_mode)) {
+      if (linkat(ofd, from.leaf, nfd, to.leaf, 0) == 0) {
+        if (unlinkat(ofd, from.leaf, 0) < 0) fail_errno(&j->f, "unlinkat");
+        done = true;
+      } else if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) {
+        fail_errno(&j->f, "linkat");
+        done = true;
+      }
+    }
+    if (!done) {
+      if (fstatat(nfd, to.leaf, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        fail(&j->f, EEXIST, "renameat");
+      else if (errno != ENOENT)
+        fail_errno(&j->f, "fstatat");
+      else if (renameat(ofd, from.leaf, nfd, to.leaf) < 0)
+        fail_errno(&j->f, "renameat");
+    }
+    close(nfd);
+  }
+  close(ofd);
+}
+
 static void run_link(job_t *j) {
   split_t from, to;
   split_path(j->path, &from);
@@ -1404,6 +1449,12 @@ static napi_value js_rename(napi_env env, napi_callback_info info) {
   return job_queue(env, j, "jail.rename");
 }
 
+static napi_value js_rename_compat(napi_env env, napi_callback_info info) {
+  args_t a;
+  job_t *j = two_path_job(env, &a, 3, info, run_rename_compat);
+  return j == NULL ? NULL : job_queue(env, j, "jail.renameCompat");
+}
+
 static napi_value js_link(napi_env env, napi_callback_info info) {
   args_t a;
   job_t *j = two_path_job(env, &a, 3, info, run_link);
@@ -1489,6 +1540,7 @@ NAPI_MODULE_INIT() {
       EXPORT("open", js_open),           EXPORT("stat", js_stat),
       EXPORT("mkdir", js_mkdir),         EXPORT("rmdir", js_rmdir),
       EXPORT("unlink", js_unlink),       EXPORT("rename", js_rename),
+      EXPORT("renameCompat", js_rename_compat),
       EXPORT("link", js_link),           EXPORT("symlink", js_symlink),
       EXPORT("readlink", js_readlink),   EXPORT("realpath", js_realpath),
       EXPORT("setstat", js_setstat),     EXPORT("fsetstat", js_fsetstat),

@@ -90,6 +90,7 @@ interface Addon {
   rmdir(rootFd: number, vpath: string): Promise<void>;
   unlink(rootFd: number, vpath: string): Promise<void>;
   rename(rootFd: number, oldV: string, newV: string, noReplace: boolean): Promise<void>;
+  renameCompat(rootFd: number, oldV: string, newV: string): Promise<void>;
   link(rootFd: number, oldV: string, newV: string): Promise<void>;
   symlink(rootFd: number, target: string, linkV: string): Promise<void>;
   readlink(rootFd: number, vpath: string): Promise<string>;
@@ -184,6 +185,15 @@ export function unlink(rootFd: number, vpath: string): Promise<void> {
 /** renameat2; with noReplace an existing target rejects with EEXIST (RENAME_NOREPLACE). */
 export function rename(rootFd: number, oldV: string, newV: string, noReplace: boolean): Promise<void> {
   return native().rename(rootFd, oldV, newV, noReplace);
+}
+
+/**
+ * A no-replace rename without renameat2's flags, for filesystems that refuse them (EINVAL: NFS,
+ * some FUSE): a regular file is hard-linked to the new name (atomic, EEXIST if taken) and unlinked
+ * from the old; anything else is renamed after checking the new name is free (racy, as OpenSSH's).
+ */
+export function renameCompat(rootFd: number, oldV: string, newV: string): Promise<void> {
+  return native().renameCompat(rootFd, oldV, newV);
 }
 
 /** Hard link without following the source: linking a symlink links the symlink itself. */

@@ -580,6 +580,8 @@ describe('mutations', () => {
       expect(await outcome(jail.rmdir(fx.rootFd, `${dirLink}/dir`))).toBe('ENOENT');
       expect(await outcome(jail.rename(fx.rootFd, 'f', `${dirLink}/f`, false))).toBe('ENOENT');
       expect(await outcome(jail.rename(fx.rootFd, `${dirLink}/secret`, 'stolen', false))).toBe('ENOENT');
+      expect(await outcome(jail.renameCompat(fx.rootFd, 'f', `${dirLink}/f`))).toBe('ENOENT');
+      expect(await outcome(jail.renameCompat(fx.rootFd, `${dirLink}/secret`, 'stolen'))).toBe('ENOENT');
       expect(await outcome(jail.link(fx.rootFd, `${dirLink}/secret`, 'stolen'))).toBe('ENOENT');
       expect(await outcome(jail.link(fx.rootFd, 'f', `${dirLink}/planted`))).toBe('ENOENT');
       expect(await outcome(jail.symlink(fx.rootFd, '/', `${dirLink}/planted`))).toBe('ENOENT');
@@ -598,6 +600,51 @@ describe('mutations', () => {
     expect(fs.existsSync(inRoot('a'))).toBe(false);
     await jail.rename(fx.rootFd, '/b', 'c', true);
     expect(fs.readdirSync(fx.root)).toEqual(['c']);
+  });
+
+  it('renameCompat (no renameat2 flags, for NFS) moves files, directories and symlinks but never replaces', async () => {
+    fs.writeFileSync(inRoot('a'), 'A');
+    fs.writeFileSync(inRoot('b'), 'B');
+    fs.mkdirSync(inRoot('d'));
+    fs.mkdirSync(inRoot('e'));
+    fs.symlinkSync('/../outside/secret', inRoot('l'));
+    // Every kind onto a taken name: EEXIST, both sides unchanged.
+    expect(await outcome(jail.renameCompat(fx.rootFd, 'a', 'b'))).toBe('EEXIST');
+    expect(await outcome(jail.renameCompat(fx.rootFd, 'd', 'e'))).toBe('EEXIST');
+    expect(await outcome(jail.renameCompat(fx.rootFd, 'l', 'a'))).toBe('EEXIST');
+    expect(await outcome(jail.renameCompat(fx.rootFd, 'a', 'a'))).toBe('EEXIST');
+    expect([fs.readFileSync(inRoot('a'), 'utf8'), fs.readFileSync(inRoot('b'), 'utf8')]).toEqual(['A', 'B']);
+    // A file moves by hard link + unlink: one name, one link, same contents.
+    await jail.renameCompat(fx.rootFd, '/a', 'd/a2');
+    expect(fs.existsSync(inRoot('a'))).toBe(false);
+    expect(fs.readFileSync(inRoot('d/a2'), 'utf8')).toBe('A');
+    expect(fs.statSync(inRoot('d/a2')).nlink).toBe(1);
+    // A directory and a symlink move by rename; the link is moved, not followed.
+    await jail.renameCompat(fx.rootFd, 'd', 'e/d2');
+    expect(fs.readFileSync(inRoot('e/d2/a2'), 'utf8')).toBe('A');
+    await jail.renameCompat(fx.rootFd, 'l', 'e/l2');
+    expect(fs.readlinkSync(inRoot('e/l2'))).toBe('/../outside/secret');
+    // Errors of a plain rename stay: a missing source, a directory into itself, a trailing slash on a file.
+    expect(await outcome(jail.renameCompat(fx.rootFd, 'nope', 'x'))).toBe('ENOENT');
+    expect(await outcome(jail.renameCompat(fx.rootFd, 'e', 'e/d2/inside'))).toBe('EINVAL');
+    expect(await outcome(jail.renameCompat(fx.rootFd, 'b/', 'x'))).toBe('ENOTDIR');
+    expect(fs.readdirSync(fx.root).sort()).toEqual(['b', 'e']);
+  });
+
+  it('Jail.rename without overwrite answers as renameat2 would (EEXIST, EINVAL for a directory into itself)', async () => {
+    const j = new Jail(fx.root);
+    try {
+      fs.writeFileSync(inRoot('a'), 'A');
+      fs.writeFileSync(inRoot('b'), 'B');
+      fs.mkdirSync(inRoot('d'));
+      expect(await outcome(j.rename('/a', '/b', false))).toBe('EEXIST');
+      // renameat2 answers EINVAL here; the compat path is tried and answers EINVAL too.
+      expect(await outcome(j.rename('/d', '/d/inside', false))).toBe('EINVAL');
+      await j.rename('/a', '/c', false);
+      expect(fs.readdirSync(fx.root).sort()).toEqual(['b', 'c', 'd']);
+    } finally {
+      await j.close();
+    }
   });
 
   it('rename onto a symlink replaces the link, not its target', async () => {
