@@ -130,12 +130,12 @@ const LEVEL: Partial<Record<AuditEventType, string>> = {
   'protocol.error': 'warn',
 };
 
-/** Fans events out to sinks and stamps core fields. */
 /** Where records go: the Audit itself, or a per-connection filter in front of it. */
 export interface AuditEmitter {
   emit(event: AuditEvent): void;
 }
 
+/** Fans events out to sinks and stamps core fields. */
 export class Audit implements AuditEmitter {
   readonly #sinks: AuditSink[] = [];
   /** `extra` is stamped on every record (e.g. the worker id in a multi-process daemon). */
