@@ -89,7 +89,7 @@ describe('replies owed to a client', () => {
     const { reads, closed } = await readThenClose(c);
     sock.pause();
     await sleep(300);
-    const stopping = server.close({ graceMs: 5000 });
+    const stopping = server.close({ graceMs: 15_000 });
     // Long enough for the shutdown loop (50 ms polls) to end the connection if it thought it idle.
     await sleep(600);
     sock.resume();
@@ -109,7 +109,7 @@ describe('replies owed to a client', () => {
     (c.conn as unknown as { _protocol: { rekey(): void } })._protocol.rekey();
     sock.pause();
     await sleep(300);
-    const stopping = server.close({ graceMs: 5000 });
+    const stopping = server.close({ graceMs: 15_000 });
     await sleep(600);
     sock.resume();
     expect(Buffer.concat(await reads).equals(data.subarray(0, 8 * READ))).toBe(true);
