@@ -633,91 +633,83 @@ static void run_unlink(job_t *j) {
   close(pfd);
 }
 
-static void run_rename(job_t *j) {
+/* A call on two names (rename, link): both parents resolved in the root, then `act` on the leaves. */
+typedef void (*two_leaf_fn)(job_t *j, int ofd, const split_t *from, int nfd, const split_t *to);
+static void run_two_leaves(job_t *j, const char *syscall, two_leaf_fn act) {
   split_t from, to;
   split_path(j->path, &from);
   split_path(j->path2, &to);
-  if (check_target(&from, EBUSY, EINVAL, "renameat2", &j->f) < 0) return;
-  if (check_target(&to, EBUSY, EINVAL, "renameat2", &j->f) < 0) return;
+  if (check_target(&from, EBUSY, EINVAL, syscall, &j->f) < 0) return;
+  if (check_target(&to, EBUSY, EINVAL, syscall, &j->f) < 0) return;
   int ofd = open_parent(j->root_fd, &from, &j->f);
   if (ofd < 0) return;
   int nfd = open_parent(j->root_fd, &to, &j->f);
   if (nfd >= 0) {
-    bool ok = true;
-    if (from.trailing_slash || to.trailing_slash)
-      ok = leaf_must_be_dir(ofd, from.leaf, "renameat2", &j->f) == 0;
-    unsigned flags = j->flag ? RENAME_NOREPLACE : 0;
-    if (ok && syscall(SYS_renameat2, ofd, from.leaf, nfd, to.leaf, flags) < 0)
-      fail_errno(&j->f, "renameat2");
+    act(j, ofd, &from, nfd, &to);
     close(nfd);
   }
   close(ofd);
 }
 
 /*
- * A rename that must not replace, where renameat2's flags are refused (EINVAL: NFS, some FUSE
+ * A rename that must not replace, where renameat2's flag is refused (EINVAL: NFS, some FUSE
  * filesystems). As OpenSSH's sftp-server does: a regular file gets the new name as a hard link —
  * atomic, EEXIST if the name is taken — and loses the old one; anything else (or a filesystem
  * without hard links) is renamed once the new name is seen to be free, with the race that implies.
  */
-static void run_rename_compat(job_t *j) {
-  split_t from, to;
-  split_path(j->path, &from);
-  split_path(j->path2, &to);
-  if (check_target(&from, EBUSY, EINVAL, "renameat", &j->f) < 0) return;
-  if (check_target(&to, EBUSY, EINVAL, "renameat", &j->f) < 0) return;
-  int ofd = open_parent(j->root_fd, &from, &j->f);
-  if (ofd < 0) return;
-  int nfd = open_parent(j->root_fd, &to, &j->f);
-  if (nfd >= 0) {
-    struct stat st;
-    bool done = false;
-    if ((from.trailing_slash || to.trailing_slash) && leaf_must_be_dir(ofd, from.leaf, "renameat", &j->f) < 0) {
-      done = true;
-    } else if (fstatat(ofd, from.leaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      fail_errno(&j->f, "fstatat");
-      done = true;
-    } else if (S_ISREG(st.st_mode)) {
-      if (linkat(ofd, from.leaf, nfd, to.leaf, 0) == 0) {
-        if (unlinkat(ofd, from.leaf, 0) < 0) fail_errno(&j->f, "unlinkat");
-        done = true;
-      } else if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) {
-        fail_errno(&j->f, "linkat");
-        done = true;
-      }
-    }
-    if (!done) {
-      if (fstatat(nfd, to.leaf, &st, AT_SYMLINK_NOFOLLOW) == 0)
-        fail(&j->f, EEXIST, "renameat");
-      else if (errno != ENOENT)
-        fail_errno(&j->f, "fstatat");
-      else if (renameat(ofd, from.leaf, nfd, to.leaf) < 0)
-        fail_errno(&j->f, "renameat");
-    }
-    close(nfd);
+static void rename_noreplace_compat(job_t *j, int ofd, const char *oleaf, int nfd, const char *nleaf) {
+  struct stat st;
+  if (fstatat(ofd, oleaf, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    fail_errno(&j->f, "fstatat");
+    return;
   }
-  close(ofd);
+  if (S_ISREG(st.st_mode)) {
+    if (linkat(ofd, oleaf, nfd, nleaf, 0) == 0) {
+      if (unlinkat(ofd, oleaf, 0) < 0) fail_errno(&j->f, "unlinkat");
+      return;
+    }
+    if (errno != EPERM && errno != EOPNOTSUPP && errno != EMLINK) {
+      fail_errno(&j->f, "linkat");
+      return;
+    }
+  }
+  if (fstatat(nfd, nleaf, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    fail(&j->f, EEXIST, "renameat");
+  else if (errno != ENOENT)
+    fail_errno(&j->f, "fstatat");
+  else if (renameat(ofd, oleaf, nfd, nleaf) < 0)
+    fail_errno(&j->f, "renameat");
 }
 
-static void run_link(job_t *j) {
-  split_t from, to;
-  split_path(j->path, &from);
-  split_path(j->path2, &to);
-  if (check_target(&from, EBUSY, EINVAL, "linkat", &j->f) < 0) return;
-  if (check_target(&to, EBUSY, EINVAL, "linkat", &j->f) < 0) return;
-  int ofd = open_parent(j->root_fd, &from, &j->f);
-  if (ofd < 0) return;
-  int nfd = open_parent(j->root_fd, &to, &j->f);
-  if (nfd >= 0) {
-    bool ok = true;
-    if (from.trailing_slash) ok = leaf_must_be_dir(ofd, from.leaf, "linkat", &j->f) == 0;
-    if (ok && to.trailing_slash) ok = refuse_new_name_with_slash(nfd, to.leaf, "linkat", &j->f) == 0;
-    /* flags 0: never follow the source, so linking a symlink links the symlink itself. */
-    if (ok && linkat(ofd, from.leaf, nfd, to.leaf, 0) < 0) fail_errno(&j->f, "linkat");
-    close(nfd);
-  }
-  close(ofd);
+static void rename_leaves(job_t *j, int ofd, const split_t *from, int nfd, const split_t *to) {
+  if ((from->trailing_slash || to->trailing_slash) && leaf_must_be_dir(ofd, from->leaf, "renameat2", &j->f) < 0)
+    return;
+  if (syscall(SYS_renameat2, ofd, from->leaf, nfd, to->leaf, j->flag ? RENAME_NOREPLACE : 0) == 0) return;
+  /* EINVAL on a no-replace rename: the filesystem refuses the flag, or the move is impossible (a
+   * directory into itself), which the compat path reports the same way. */
+  if (errno == EINVAL && j->flag)
+    rename_noreplace_compat(j, ofd, from->leaf, nfd, to->leaf);
+  else
+    fail_errno(&j->f, "renameat2");
 }
+
+/* The compat path alone (renameCompat), so it can be tested where renameat2 takes the flag. */
+static void rename_compat_leaves(job_t *j, int ofd, const split_t *from, int nfd, const split_t *to) {
+  if ((from->trailing_slash || to->trailing_slash) && leaf_must_be_dir(ofd, from->leaf, "renameat", &j->f) < 0)
+    return;
+  rename_noreplace_compat(j, ofd, from->leaf, nfd, to->leaf);
+}
+
+static void link_leaves(job_t *j, int ofd, const split_t *from, int nfd, const split_t *to) {
+  if (from->trailing_slash && leaf_must_be_dir(ofd, from->leaf, "linkat", &j->f) < 0) return;
+  if (to->trailing_slash && refuse_new_name_with_slash(nfd, to->leaf, "linkat", &j->f) < 0) return;
+  /* flags 0: never follow the source, so linking a symlink links the symlink itself. */
+  if (linkat(ofd, from->leaf, nfd, to->leaf, 0) < 0) fail_errno(&j->f, "linkat");
+}
+
+static void run_rename(job_t *j) { run_two_leaves(j, "renameat2", rename_leaves); }
+static void run_rename_compat(job_t *j) { run_two_leaves(j, "renameat", rename_compat_leaves); }
+static void run_link(job_t *j) { run_two_leaves(j, "linkat", link_leaves); }
 
 /* The target string is stored verbatim; it only ever gets interpreted by openat2 in the root. */
 static void run_symlink(job_t *j) {

@@ -207,16 +207,7 @@ export class Jail implements FileSystem {
     return this.#in((r) => native.unlink(r, path));
   }
   rename(from: string, to: string, overwrite: boolean): Promise<void> {
-    return this.#in(async (r) => {
-      try {
-        await native.rename(r, from, to, !overwrite);
-      } catch (e) {
-        // NFS refuses RENAME_NOREPLACE with EINVAL: do it as OpenSSH does. (A real EINVAL, such as
-        // a directory moved into itself, comes back from the second try unchanged.)
-        if (overwrite || (e as { code?: string }).code !== 'EINVAL') throw e;
-        await native.renameCompat(r, from, to);
-      }
-    });
+    return this.#in((r) => native.rename(r, from, to, !overwrite));
   }
   link(existing: string, newPath: string): Promise<void> {
     return this.#in((r) => native.link(r, existing, newPath));

@@ -182,15 +182,19 @@ export function unlink(rootFd: number, vpath: string): Promise<void> {
   return native().unlink(rootFd, vpath);
 }
 
-/** renameat2; with noReplace an existing target rejects with EEXIST (RENAME_NOREPLACE). */
+/**
+ * renameat2; with noReplace an existing target rejects with EEXIST (RENAME_NOREPLACE). Where the
+ * filesystem refuses that flag (EINVAL: NFS, some FUSE), the same job goes on as renameCompat.
+ */
 export function rename(rootFd: number, oldV: string, newV: string, noReplace: boolean): Promise<void> {
   return native().rename(rootFd, oldV, newV, noReplace);
 }
 
 /**
- * A no-replace rename without renameat2's flags, for filesystems that refuse them (EINVAL: NFS,
- * some FUSE): a regular file is hard-linked to the new name (atomic, EEXIST if taken) and unlinked
- * from the old; anything else is renamed after checking the new name is free (racy, as OpenSSH's).
+ * rename's fallback on its own (exported to test it where renameat2 takes the flag): a no-replace
+ * rename without renameat2's flags. A regular file is hard-linked to the new name (atomic, EEXIST if
+ * taken) and unlinked from the old; anything else is renamed after checking the new name is free
+ * (racy, as OpenSSH's).
  */
 export function renameCompat(rootFd: number, oldV: string, newV: string): Promise<void> {
   return native().renameCompat(rootFd, oldV, newV);
