@@ -509,14 +509,19 @@ function targetFor(r) {
   return TARGETS[r.id];
 }
 
+/** sftp-chroot's median over OpenSSH's (NaN when either is missing or OpenSSH's is 0). */
+function ratioOf(r) {
+  const a = median(r.values.openssh);
+  const b = median(r.values.sftpchroot);
+  return Number.isFinite(a) && Number.isFinite(b) && a !== 0 ? b / a : NaN;
+}
+
 /** { text: '≥ 1.8× ✓', met } for a row with a target and a measurement, else undefined. */
 function targetOf(r) {
   const t = targetFor(r);
   // A --quick run uses other sizes, one cold repetition: a smoke test, not a measurement.
   if (!t || opts.quick) return undefined;
-  const a = median(r.values.openssh);
-  const b = median(r.values.sftpchroot);
-  const got = t.ratio ? (a ? b / a : NaN) : b;
+  const got = t.ratio ? ratioOf(r) : median(r.values.sftpchroot);
   if (!Number.isFinite(got)) return undefined;
   const op = t.ratio ?? t.own;
   const met = op === '>=' ? got >= t.value : got <= t.value;
@@ -527,9 +532,8 @@ function targetOf(r) {
 function table() {
   const head = ['workload', 'unit', 'OpenSSH', 'sftp-chroot', 'ratio', 'target'];
   const body = rows.map((r) => {
-    const a = median(r.values.openssh);
-    const b = median(r.values.sftpchroot);
-    const ratio = Number.isFinite(a) && Number.isFinite(b) && a !== 0 ? `${(b / a).toFixed(2)}×` : '–';
+    const x = ratioOf(r);
+    const ratio = Number.isFinite(x) ? `${x.toFixed(2)}×` : '–';
     return [r.label, `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`, cell(r.values.openssh), cell(r.values.sftpchroot), ratio, r.target?.text ?? ''];
   });
   const lines = [head, head.map(() => '---'), ...body].map((cols) => `| ${cols.join(' | ')} |`);
@@ -669,7 +673,7 @@ async function main() {
         rows: rows.map((r) => ({
           ...r,
           median: Object.fromEntries(Object.entries(r.values).map(([k, v]) => [k, median(v)])),
-          ratio: median(r.values.sftpchroot) / median(r.values.openssh),
+          ratio: ratioOf(r),
         })),
         table: text,
         durationSeconds: (Date.now() - started) / 1000,

@@ -130,8 +130,9 @@ export class SftpSession {
   /** close() has begun: in-flight requests finish, parked READs give up. */
   #ending = false;
   #idleWaiters: (() => void)[] = [];
-  /** Handles looked up by the request #run is starting (its synchronous part), held until it ends. */
-  #holding: Handle[] | undefined;
+  /** While #run starts a request (its synchronous part): true, and the handles it looked up. */
+  #collecting = false;
+  #held: Handle[] | undefined;
   #readQueue: { len: number; resolve: () => void }[] = [];
   #readReserved = 0;
   readonly #swapSymlink: boolean;
@@ -243,11 +244,12 @@ export class SftpSession {
     };
     // Handles the request names are held until it ends: a CLOSE right behind a READ parked for
     // the in-flight budget must not close the file under it.
-    this.#holding = [];
+    this.#collecting = true;
     const pending = work();
-    const held = this.#holding;
-    this.#holding = undefined;
-    for (const h of held) h.ops = (h.ops ?? 0) + 1;
+    const held = this.#held;
+    this.#collecting = false;
+    this.#held = undefined;
+    if (held) for (const h of held) h.ops = (h.ops ?? 0) + 1;
     pending
       .then(reply, (err: unknown) => {
         if (err instanceof ConnectionDrop) {
@@ -262,7 +264,7 @@ export class SftpSession {
       })
       .finally(() => {
         if (this.#o.observeRequest) this.#o.observeRequest(request, Number(process.hrtime.bigint() - started) / 1e9);
-        for (const h of held) if (--h.ops! === 0) h.onIdle?.();
+        if (held) for (const h of held) if (--h.ops! === 0) h.onIdle?.();
         this.#inflight--;
         if (this.#inflight === 0) for (const w of this.#idleWaiters.splice(0)) w();
       });
@@ -311,7 +313,8 @@ export class SftpSession {
   }
   #lookup(handle: Buffer): Handle | undefined {
     const h = this.#handles.get(handle.toString('hex'));
-    if (h && this.#holding) this.#holding.push(h);
+    // Only requests that name a handle pay for the list.
+    if (h && this.#collecting) (this.#held ??= []).push(h);
     return h;
   }
   /** Resolves once no request holds `h` (it is already out of #handles: none can start). */

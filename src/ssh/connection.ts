@@ -15,6 +15,13 @@ import { Policy } from '../sftp/policy.js';
 import type { FileSystem } from '../sftp/handler.js';
 import { paceClientWindow, readIntoSharedBuffer } from './socket-tuning.js';
 
+/** What this module reads of ssh2's internal Protocol object. */
+interface Ssh2Protocol {
+  /** Packets held while a key re-exchange is under way. */
+  _queue?: unknown[];
+  setTransientInput?(arrayBuffer: ArrayBuffer): void;
+}
+
 /** Protocol errors and refusals one connection may log at once, then per second (see LogBudget). */
 const WARNINGS_BURST = 200;
 const WARNINGS_PER_SECOND = 20;
@@ -284,7 +291,7 @@ export class ClientConnection {
   #startSftp(sftp: SFTPWrapper, user: UserRecord): void {
     if (this.socket) {
       // Authenticated and transferring from now on: no fresh buffer per socket read.
-      readIntoSharedBuffer(this.socket, (this.client as unknown as { _protocol: object })._protocol);
+      readIntoSharedBuffer(this.socket, this.#protocol ?? {});
       paceClientWindow(sftp, this.socket, this.clientIdent);
     }
     // Set synchronously after accept(), before INIT is processed, so VERSION lists them.
@@ -355,8 +362,12 @@ export class ClientConnection {
     // Ending sends DISCONNECT at once, ahead of replies ssh2 holds for the window: they would be lost.
     for (const s of this.sessions) if (s.openHandles > 0 || s.inflight > 0 || s.unsentBytes > 0) return true;
     // Likewise what ssh2 queues while a key re-exchange is under way (sent once it completes).
-    const protocol = (this.client as unknown as { _protocol?: { _queue?: unknown[] } })._protocol;
-    return (protocol?._queue?.length ?? 0) > 0;
+    return (this.#protocol?._queue?.length ?? 0) > 0;
+  }
+
+  /** ssh2's Protocol behind the connection (internal): its kex queue, and the patched setTransientInput. */
+  get #protocol(): Ssh2Protocol | undefined {
+    return (this.client as unknown as { _protocol?: Ssh2Protocol })._protocol;
   }
 
   async #onClose(): Promise<void> {

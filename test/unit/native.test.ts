@@ -74,6 +74,40 @@ function snapshot(top: string): Record<string, string> {
 
 const inRoot = (...parts: string[]): string => path.join(fx.root, ...parts);
 
+/** Runs `fn` with the fd of a regular file in the root (for calls that must refuse non-sockets). */
+async function withFileFd(fn: (fd: number) => void): Promise<void> {
+  const { fd } = await jail.open(fx.rootFd, 'f', O_WRONLY | O_CREAT, 0o644);
+  try {
+    fn(fd);
+  } finally {
+    jail.closeFd(fd);
+  }
+}
+
+/** The fd behind a connected net.Socket. */
+const socketFd = (s: net.Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
+
+/** A loopback TCP connection: the connecting end, the accepted end, and close() for both and the server. */
+async function loopback(): Promise<{ client: net.Socket; peer: net.Socket; close(): Promise<void> }> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
+  const client = net.connect(address.port, '127.0.0.1');
+  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
+  const peer = await accepted;
+  return {
+    client,
+    peer,
+    close: async () => {
+      client.destroy();
+      peer.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** The rejection code of a promise, or 'OK'. */
 async function outcome(p: Promise<unknown>): Promise<string> {
   try {
@@ -810,47 +844,21 @@ describe('statvfs, copyRange, setQuickAck', () => {
   });
 
   it('setQuickAck works on a TCP socket and reports false otherwise', async () => {
-    const { fd } = await jail.open(fx.rootFd, 'f', O_WRONLY | O_CREAT, 0o644);
-    try {
-      expect(jail.setQuickAck(fd)).toBe(false);
-    } finally {
-      jail.closeFd(fd);
-    }
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    const client = net.connect(address.port, '127.0.0.1');
-    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
-    const handle = (client as unknown as { _handle: { fd: number } })._handle;
-    expect(jail.setQuickAck(handle.fd)).toBe(true);
-    client.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await withFileFd((fd) => expect(jail.setQuickAck(fd)).toBe(false));
+    const tcp = await loopback();
+    expect(jail.setQuickAck(socketFd(tcp.client))).toBe(true);
+    await tcp.close();
   });
 
   it('tcpMinRtt reads a loopback connection\'s lowest RTT (well under 1 ms) and -1 for a file', async () => {
-    const { fd } = await jail.open(fx.rootFd, 'f', O_WRONLY | O_CREAT, 0o644);
-    try {
-      expect(jail.tcpMinRtt(fd)).toBe(-1);
-    } finally {
-      jail.closeFd(fd);
-    }
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    if (address === null || typeof address === 'string') throw new Error('no TCP address');
-    const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-    const client = net.connect(address.port, '127.0.0.1');
-    await new Promise<void>((resolve) => client.once('connect', () => resolve()));
-    const peer = await accepted;
-    client.write('x');
-    await new Promise((resolve) => peer.once('data', resolve));
-    const rtt = jail.tcpMinRtt((peer as unknown as { _handle: { fd: number } })._handle.fd);
+    await withFileFd((fd) => expect(jail.tcpMinRtt(fd)).toBe(-1));
+    const tcp = await loopback();
+    tcp.client.write('x');
+    await new Promise((resolve) => tcp.peer.once('data', resolve));
+    const rtt = jail.tcpMinRtt(socketFd(tcp.peer));
     expect(rtt).toBeGreaterThanOrEqual(0);
     expect(rtt).toBeLessThan(1000);
-    client.destroy();
-    peer.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await tcp.close();
   });
 });
 
