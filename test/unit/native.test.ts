@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as jail from '../../src/jail/native.js';
 import { Jail } from '../../src/jail/jail.js';
+import { socketFd, tcpPairs } from '../helpers/tcp.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fs.constants;
 const SECRET = 'SECRET-OUTSIDE';
@@ -84,29 +85,6 @@ async function withFileFd(fn: (fd: number) => void): Promise<void> {
   }
 }
 
-/** The fd behind a connected net.Socket. */
-const socketFd = (s: net.Socket): number => (s as unknown as { _handle: { fd: number } })._handle.fd;
-
-/** A loopback TCP connection: the connecting end, the accepted end, and close() for both and the server. */
-async function loopback(): Promise<{ client: net.Socket; peer: net.Socket; close(): Promise<void> }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  const accepted = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const client = net.connect(address.port, '127.0.0.1');
-  await new Promise<void>((resolve) => client.once('connect', () => resolve()));
-  const peer = await accepted;
-  return {
-    client,
-    peer,
-    close: async () => {
-      client.destroy();
-      peer.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 /** The rejection code of a promise, or 'OK'. */
 async function outcome(p: Promise<unknown>): Promise<string> {
@@ -845,20 +823,21 @@ describe('statvfs, copyRange, setQuickAck', () => {
 
   it('setQuickAck works on a TCP socket and reports false otherwise', async () => {
     await withFileFd((fd) => expect(jail.setQuickAck(fd)).toBe(false));
-    const tcp = await loopback();
-    expect(jail.setQuickAck(socketFd(tcp.client))).toBe(true);
-    await tcp.close();
+    const tcp = await tcpPairs(1);
+    expect(jail.setQuickAck(socketFd(tcp.pairs[0]!.client))).toBe(true);
+    tcp.close();
   });
 
   it('tcpMinRtt reads a loopback connection\'s lowest RTT (well under 1 ms) and -1 for a file', async () => {
     await withFileFd((fd) => expect(jail.tcpMinRtt(fd)).toBe(-1));
-    const tcp = await loopback();
-    tcp.client.write('x');
-    await new Promise((resolve) => tcp.peer.once('data', resolve));
-    const rtt = jail.tcpMinRtt(socketFd(tcp.peer));
+    const tcp = await tcpPairs(1);
+    const { client, server } = tcp.pairs[0]!;
+    client.write('x');
+    await new Promise((resolve) => server.once('data', resolve));
+    const rtt = jail.tcpMinRtt(socketFd(server));
     expect(rtt).toBeGreaterThanOrEqual(0);
     expect(rtt).toBeLessThan(1000);
-    await tcp.close();
+    tcp.close();
   });
 });
 

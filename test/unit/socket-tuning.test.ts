@@ -3,44 +3,22 @@
  * if a Node upgrade changes them (it would then fall back to a fresh buffer per read, slower but
  * correct) or if data, end of stream or pause/resume stop working on a switched socket.
  */
-import net from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PACED_WINDOW, paceClientWindow, readIntoSharedBuffer } from '../../src/ssh/socket-tuning.js';
+import { tcpPairs, type TcpPair } from '../helpers/tcp.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   while (cleanups.length) cleanups.pop()?.();
 });
 
-/** A listening server and `n` connected pairs; server sides in connection order. */
-async function pairs(n: number): Promise<{ client: net.Socket; server: net.Socket }[]> {
-  const accepted: net.Socket[] = [];
-  const waiters: ((s: net.Socket) => void)[] = [];
-  const srv = net.createServer((s) => {
-    const w = waiters.shift();
-    if (w) w(s);
-    else accepted.push(s);
-  });
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address() as net.AddressInfo;
-  const out: { client: net.Socket; server: net.Socket }[] = [];
-  for (let i = 0; i < n; i++) {
-    const server = new Promise<net.Socket>((r) => (accepted.length ? r(accepted.shift()!) : waiters.push(r)));
-    const client = net.connect(port, '127.0.0.1');
-    await once(client, 'connect');
-    out.push({ client, server: await server });
-  }
-  cleanups.push(() => {
-    for (const p of out) {
-      p.client.destroy();
-      p.server.destroy();
-    }
-    srv.close();
-  });
-  return out;
+/** `n` loopback pairs, closed after the test. */
+async function pairs(n: number): Promise<TcpPair[]> {
+  const t = await tcpPairs(n);
+  cleanups.push(t.close);
+  return t.pairs;
 }
 
 describe('readIntoSharedBuffer', () => {
