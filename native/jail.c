@@ -54,6 +54,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <uchar.h>
 #include <unistd.h>
 
 #ifndef RENAME_NOREPLACE
@@ -998,9 +999,107 @@ static napi_value result_open(napi_env env, job_t *j) {
 
 static napi_value result_stat(napi_env env, job_t *j) { return stat_to_js(env, &j->st); }
 
+/*
+ * Names are bytes on the disk and strings in JS. A byte that does not start a well-formed UTF-8
+ * sequence travels as the lone code unit U+DC80-U+DCFF ("surrogate escape", as src/sftp/names.ts
+ * and Python's PEP 383): a name that is not UTF-8 keeps its exact bytes both ways.
+ */
+static size_t utf8_seq_len(const unsigned char *b, size_t i, size_t n) {
+  unsigned char b0 = b[i];
+  if (b0 < 0x80) return 1;
+#define CONT(k, lo, hi) (i + (k) < n && b[i + (k)] >= (lo) && b[i + (k)] <= (hi))
+  if (b0 >= 0xc2 && b0 <= 0xdf) return CONT(1, 0x80, 0xbf) ? 2 : 0;
+  if (b0 == 0xe0) return CONT(1, 0xa0, 0xbf) && CONT(2, 0x80, 0xbf) ? 3 : 0;
+  if (b0 == 0xed) return CONT(1, 0x80, 0x9f) && CONT(2, 0x80, 0xbf) ? 3 : 0;
+  if (b0 >= 0xe1 && b0 <= 0xef) return CONT(1, 0x80, 0xbf) && CONT(2, 0x80, 0xbf) ? 3 : 0;
+  if (b0 == 0xf0) return CONT(1, 0x90, 0xbf) && CONT(2, 0x80, 0xbf) && CONT(3, 0x80, 0xbf) ? 4 : 0;
+  if (b0 >= 0xf1 && b0 <= 0xf3) return CONT(1, 0x80, 0xbf) && CONT(2, 0x80, 0xbf) && CONT(3, 0x80, 0xbf) ? 4 : 0;
+  if (b0 == 0xf4) return CONT(1, 0x80, 0x8f) && CONT(2, 0x80, 0xbf) && CONT(3, 0x80, 0xbf) ? 4 : 0;
+#undef CONT
+  return 0;
+}
+
+static napi_status create_name(napi_env env, const char *s, size_t n, napi_value *out) {
+  const unsigned char *b = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n && b[i] < 0x80) i++;
+  if (i == n) return napi_create_string_latin1(env, s, n, out);
+  bool valid = true;
+  for (size_t k = i; k < n;) {
+    size_t len = utf8_seq_len(b, k, n);
+    if (len == 0) {
+      valid = false;
+      break;
+    }
+    k += len;
+  }
+  if (valid) return napi_create_string_utf8(env, s, n, out);
+  /* At most one UTF-16 unit per byte: a 4-byte sequence makes 2 units. */
+  char16_t *u = malloc((n + 1) * sizeof(char16_t));
+  if (u == NULL) return napi_generic_failure;
+  size_t m = 0;
+  for (size_t k = 0; k < n;) {
+    size_t len = utf8_seq_len(b, k, n);
+    uint32_t cp;
+    if (len == 0) {
+      u[m++] = (char16_t)(0xdc00 + b[k]);
+      k++;
+      continue;
+    }
+    if (len == 1) cp = b[k];
+    else if (len == 2) cp = ((b[k] & 0x1fu) << 6) | (b[k + 1] & 0x3fu);
+    else if (len == 3) cp = ((b[k] & 0x0fu) << 12) | ((b[k + 1] & 0x3fu) << 6) | (b[k + 2] & 0x3fu);
+    else cp = ((b[k] & 0x07u) << 18) | ((b[k + 1] & 0x3fu) << 12) | ((b[k + 2] & 0x3fu) << 6) | (b[k + 3] & 0x3fu);
+    if (cp >= 0x10000) {
+      cp -= 0x10000;
+      u[m++] = (char16_t)(0xd800 + (cp >> 10));
+      u[m++] = (char16_t)(0xdc00 + (cp & 0x3ffu));
+    } else {
+      u[m++] = (char16_t)cp;
+    }
+    k += len;
+  }
+  napi_status st = napi_create_string_utf16(env, u, m, out);
+  free(u);
+  return st;
+}
+
+/* The inverse of create_name: UTF-16 to bytes, U+DC80-U+DCFF alone back to its byte. */
+static size_t encode_name(const char16_t *u, size_t n, char *out) {
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t c = u[i];
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && u[i + 1] >= 0xdc00 && u[i + 1] <= 0xdfff) {
+      c = 0x10000 + ((c - 0xd800) << 10) + (u[i + 1] - 0xdc00u);
+      i++;
+    } else if (c >= 0xdc80 && c <= 0xdcff) {
+      out[m++] = (char)(c - 0xdc00);
+      continue;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      c = 0xfffd; /* any other lone surrogate: as Buffer.from(s, 'utf8') does */
+    }
+    if (c < 0x80) {
+      out[m++] = (char)c;
+    } else if (c < 0x800) {
+      out[m++] = (char)(0xc0 | (c >> 6));
+      out[m++] = (char)(0x80 | (c & 0x3f));
+    } else if (c < 0x10000) {
+      out[m++] = (char)(0xe0 | (c >> 12));
+      out[m++] = (char)(0x80 | ((c >> 6) & 0x3f));
+      out[m++] = (char)(0x80 | (c & 0x3f));
+    } else {
+      out[m++] = (char)(0xf0 | (c >> 18));
+      out[m++] = (char)(0x80 | ((c >> 12) & 0x3f));
+      out[m++] = (char)(0x80 | ((c >> 6) & 0x3f));
+      out[m++] = (char)(0x80 | (c & 0x3f));
+    }
+  }
+  return m;
+}
+
 static napi_value result_string(napi_env env, job_t *j) {
   napi_value s;
-  napi_create_string_utf8(env, j->out_str, NAPI_AUTO_LENGTH, &s);
+  create_name(env, j->out_str, strlen(j->out_str), &s);
   return s;
 }
 
@@ -1029,7 +1128,7 @@ static napi_value result_entries(napi_env env, job_t *j) {
     const dir_entry_t *e = &j->entries[i];
     napi_value o, name, st;
     napi_create_object(env, &o);
-    napi_create_string_utf8(env, e->name, NAPI_AUTO_LENGTH, &name);
+    create_name(env, e->name, strlen(e->name), &name);
     if (e->has_stat)
       st = stat_to_js(env, &e->st);
     else
@@ -1201,22 +1300,33 @@ static bool get_bool(napi_env env, napi_value v, bool *out, const char *what) {
  */
 static bool get_path(napi_env env, napi_value v, char **out, failure_t *f) {
   if (!is_type(env, v, napi_string)) return type_error(env, "path must be a string");
-  size_t len;
-  napi_get_value_string_utf8(env, v, NULL, 0, &len);
-  if (len >= PATH_MAX) {
+  size_t n16;
+  napi_get_value_string_utf16(env, v, NULL, 0, &n16);
+  if (n16 >= PATH_MAX) {
     fail(f, ENAMETOOLONG, "path");
-    len = 0;
+    n16 = 0;
   }
-  char *buf = malloc(len + 1);
-  if (buf == NULL) {
+  /* At most 3 bytes per UTF-16 unit (a surrogate pair: 4 bytes for 2 units). */
+  char16_t *u = malloc((n16 + 1) * sizeof(char16_t));
+  char *buf = malloc(3 * n16 + 1);
+  if (u == NULL || buf == NULL) {
+    free(u);
+    free(buf);
     napi_throw_error(env, "ERR_JAIL_NOMEM", "out of memory");
     return false;
   }
-  buf[0] = '\0';
-  if (len > 0) {
-    napi_get_value_string_utf8(env, v, buf, len + 1, &len);
-    if (strlen(buf) != len) fail(f, EINVAL, "path"); /* embedded NUL would truncate the path */
+  size_t len = 0;
+  if (n16 > 0) {
+    napi_get_value_string_utf16(env, v, u, n16 + 1, &n16);
+    len = encode_name(u, n16, buf);
+    if (len >= PATH_MAX) {
+      fail(f, ENAMETOOLONG, "path");
+      len = 0;
+    }
   }
+  free(u);
+  buf[len] = '\0';
+  if (strlen(buf) != len) fail(f, EINVAL, "path"); /* embedded NUL would truncate the path */
   *out = buf;
   return true;
 }

@@ -3,7 +3,7 @@
  * The daemon's command line: argv, signals (SIGTERM/SIGINT drain, SIGHUP reload, SIGUSR1 reopen
  * logs) and exit codes (0 ok, 1 failure, 64 usage, 78 bad config).
  */
-import { readFileSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, mkdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { defaultConfigInput, loadConfigFile, validateConfig, type ServerConfig } from './config/load.js';
@@ -13,7 +13,7 @@ import { configJsonSchema } from './config/json-schema.js';
 import { limitsSchema } from './config/schema.js';
 import { announceReady, isWorker, startPrimary, workerId, workerPeers, type PrimaryHandle } from './cluster.js';
 import { describeHostKey } from './ssh/keys.js';
-import ssh2 from 'ssh2';
+import { HOST_KEY_TYPES, hostKeyFile, writeHostKey, type HostKeyType } from './ssh/host-keys.js';
 
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
@@ -39,7 +39,10 @@ Without --config the server runs the embedded default: 127.0.0.1:2222, user "dem
 
 Config file (JSON; relative paths are relative to the file; see config.example.json):
   listen            { "host": "127.0.0.1", "port": 2222 }
-  hostKeys          private key files; when empty, an ed25519 key is generated in keysDir ("keys")
+  hostKeys          private key files; when empty, ed25519, ECDSA and RSA keys are used or generated
+                    in keysDir ("keys"), as sshd does
+  algorithms        "compatible" (default: old clients too), "strict" (ssh-audit clean), or
+                    { "profile", "kex": [...], "hostKey": [...], "cipher": [...], "mac": [...] }
   users[]           { "username", "password" | "passwordHash" | "authorizedKeys" | "authorizedKeysFile",
                       "root" (may use %u), "readOnly", "umask" ("0022"), "denyRequests", "allowRequests",
                       "startDirectory", "createRoot", "group", "maxSessions", "allowFrom" }
@@ -160,20 +163,13 @@ async function readSecret(prompt: string): Promise<string> {
   });
 }
 
-function keygen(type = 'ed25519', out = 'keys'): void {
+async function keygen(type = 'ed25519', out = 'keys'): Promise<void> {
   const dir = resolve(out);
-  if (!['ed25519', 'ecdsa', 'rsa'].includes(type)) fail(`unknown key type "${type}" (expected ed25519, ecdsa or rsa)`, EX_USAGE);
-  const path = join(dir, `ssh_host_${type}_key`);
+  if (!(HOST_KEY_TYPES as readonly string[]).includes(type)) fail(`unknown key type "${type}" (expected ${HOST_KEY_TYPES.join(', ')})`, EX_USAGE);
+  const path = join(dir, hostKeyFile(type as HostKeyType));
   if (existsSync(path)) fail(`${path} already exists; remove it first to replace the host key`, 1);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const pair =
-    type === 'rsa'
-      ? ssh2.utils.generateKeyPairSync('rsa', { bits: 4096, comment: 'sftp-chroot host key' })
-      : type === 'ecdsa'
-        ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256, comment: 'sftp-chroot host key' })
-        : ssh2.utils.generateKeyPairSync('ed25519', { comment: 'sftp-chroot host key' });
-  writeFileSync(path, pair.private, { mode: 0o600, flag: 'wx' });
-  writeFileSync(`${path}.pub`, pair.public + '\n', { mode: 0o644 });
+  const pair = await writeHostKey(path, type as HostKeyType);
   const info = describeHostKey(pair.private);
   process.stdout.write(`${path}\n${info instanceof Error ? '' : `${info.type} ${info.fingerprint}\n`}`);
 }
@@ -302,7 +298,7 @@ async function main(): Promise<void> {
       return;
     }
     case 'keygen':
-      keygen(args.type, args.out);
+      await keygen(args.type, args.out);
       return;
     case 'schema':
       process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');

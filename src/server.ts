@@ -12,7 +12,7 @@ import { JsonSink, PrettySink } from './audit/pino-sink.js';
 import { AuthLogSink, XferlogSink } from './audit/text-sinks.js';
 import { Authenticator } from './ssh/auth.js';
 import { loadHostKeys, type HostKey } from './ssh/host-keys.js';
-import { ClientConnection, formatRemote, type ConnectionEnv, type ConnectionLimits } from './ssh/connection.js';
+import { ClientConnection, DISCONNECT, formatRemote, type ConnectionEnv, type ConnectionLimits } from './ssh/connection.js';
 import { Jail } from './jail/jail.js';
 import { Defence, addressAllowed, parseAllowFrom } from './ssh/defence.js';
 import type { BlockList } from 'node:net';
@@ -21,8 +21,10 @@ import { AggregatorRegistry } from 'prom-client';
 import { startAdmin } from './admin/http.js';
 import * as native from './jail/native.js';
 import type { FileSystem } from './sftp/handler.js';
+import { ConfigError } from './errors.js';
 import { readProxyHeader } from './ssh/proxy-protocol.js';
 import { tuneSocket } from './ssh/socket-tuning.js';
+import { resolveAlgorithms, hostKeyUsable, USER_SIGNATURE_ALGORITHMS } from './ssh/algorithms.js';
 
 const { Server: SshServer } = ssh2;
 
@@ -35,15 +37,6 @@ export function cryptoBindingAvailable(): boolean {
     return false;
   }
 }
-
-/** Modern algorithms only; no compression (zlib would be a pre-auth decompression bomb). */
-export const ALGORITHMS = {
-  kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256', 'ecdh-sha2-nistp384', 'ecdh-sha2-nistp521'],
-  cipher: ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'chacha20-poly1305@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'],
-  hmac: ['hmac-sha2-256-etm@openssh.com', 'hmac-sha2-512-etm@openssh.com'],
-  compress: ['none'],
-} as const;
-const HOST_KEY_ALGOS: ssh2.ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'];
 
 /** Messages between worker processes (node:cluster) so limits and penalties hold across them. */
 export type PeerMessage =
@@ -157,6 +150,8 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   let draining = false;
   const defenceOptions = (c: ServerConfig) => ({ maxStartups: c.limits.maxStartups, maxConnectionsPerSource: c.limits.maxConnectionsPerSource, penalty: c.limits.penalty });
   const defence = new Defence(defenceOptions(config));
+  /** Sockets whose SSH identification ssh2 received (it then made a ClientConnection, which logs the end). */
+  const identified = new WeakSet<Socket>();
   // Sockets still counted as unauthenticated "startups", and how to stop counting them.
   const startupDone = new WeakMap<Socket, () => void>();
   let allowLists = new Map<string, BlockList>();
@@ -231,21 +226,30 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     draining: () => draining,
   };
 
+  const algos = resolveAlgorithms(config.algorithms);
+  // Only keys the algorithm lists can use are loaded: ssh2 offers every key it is given.
+  const offeredKeys = hostKeys.filter((k) => hostKeyUsable(k.type, algos.hostKey));
+  if (offeredKeys.length === 0) throw new ConfigError([{ path: 'algorithms.hostKey', message: `none of the host keys (${hostKeys.map((k) => k.type).join(', ')}) can be used with ${algos.hostKey.join(', ')}` }]);
+  const keyWarnings = hostKeys.filter((k) => !offeredKeys.includes(k)).map((k) => `host key ${k.type} ${k.fingerprint} is not offered: algorithms.hostKey does not allow it`);
   const ssh = new SshServer(
     {
-      hostKeys: hostKeys.map((k) => k.pem),
+      hostKeys: offeredKeys.map((k) => k.pem),
       algorithms: {
-        kex: [...ALGORITHMS.kex],
-        cipher: [...ALGORITHMS.cipher],
-        hmac: [...ALGORITHMS.hmac],
-        compress: [...ALGORITHMS.compress],
-        serverHostKey: HOST_KEY_ALGOS.filter((a) => hostKeys.some((k) => k.type === a || (k.type === 'ssh-rsa' && a.startsWith('rsa-')))),
+        kex: [...algos.kex] as ssh2.KexAlgorithm[],
+        cipher: [...algos.cipher] as ssh2.CipherAlgorithm[],
+        hmac: [...algos.mac] as ssh2.MacAlgorithm[],
+        // No compression: zlib before authentication is a decompression bomb.
+        compress: ['none'],
+        serverHostKey: algos.hostKey.filter((a) => offeredKeys.some((k) => hostKeyUsable(k.type, [a]))) as ssh2.ServerHostKeyAlgorithm[],
       },
       ident: 'sftp-chroot',
       ...(config.banner !== undefined ? { banner: config.banner } : {}),
-    },
+      // Patched ssh2 (server-sig-algs): exactly the signatures Authenticator verifies.
+      serverSigAlgs: USER_SIGNATURE_ALGORITHMS.join(','),
+    } as ssh2.ServerConfig,
     (client, info) => {
       const socket = (client as unknown as { _sock?: Socket })._sock;
+      if (socket) identified.add(socket);
       const conn = new ClientConnection(client, info, socket, env);
       connections.add(conn);
       void conn.closed.then(() => connections.delete(conn));
@@ -324,13 +328,22 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
       defence.connectionClosed(ip);
     });
     // Until the client's SSH ident arrives ssh2 does not see the connection: time it out here.
+    const opened = Date.now();
+    let ended: string | undefined;
     const preauth = setTimeout(() => {
       audit.emit({ event: 'request.refused', remote, what: 'connection', why: 'login-grace-exceeded', detail: 'no SSH identification received' });
+      ended = 'login grace time exceeded';
       socket.destroy();
     }, config.limits.loginGraceSeconds * 1000);
     preauth.unref();
     socket.once('data', () => clearTimeout(preauth));
-    socket.once('close', () => clearTimeout(preauth));
+    socket.once('error', (e: Error) => (ended ??= `error: ${e.message.slice(0, 200)}`));
+    socket.once('close', () => {
+      clearTimeout(preauth);
+      // ssh2 never saw it (no identification): the connection's only record.
+      if (!identified.has(socket))
+        audit.emit({ event: 'connection.close', remote, stage: 'ident', reason: ended ?? (draining ? 'server shutdown' : 'closed by the client before identifying'), durationMs: Date.now() - opened });
+    });
     tuneSocket(socket);
     ssh.injectSocket(socket);
   }
@@ -353,7 +366,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   }
   const admin = config.admin && metrics && !opts.metricsOnly ? await startAdmin({ ...config.admin.listen, metrics, healthy: () => listening && !draining }) : undefined;
 
-  for (const w of config.warnings) audit.emit({ event: 'server.warning', message: w });
+  for (const w of [...config.warnings, ...keyWarnings]) audit.emit({ event: 'server.warning', message: w });
   if (!cryptoBindingAvailable()) {
     audit.emit({ event: 'server.warning', message: "ssh2's native crypto binding is missing: transfers will run at about half speed with twice the CPU. Reinstall with a C compiler, make and python3 available (npm rebuild ssh2)." });
   }
@@ -397,7 +410,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
         const deadline = Date.now() + (o.graceMs ?? 0);
         while (Date.now() < deadline && [...connections].some((c) => c.busy)) await sleep(50);
         const waits = Promise.all([...connections].map((c) => c.closed));
-        for (const c of connections) c.end('server shutdown');
+        for (const c of connections) c.end('server shutdown', DISCONNECT.byApplication('Server shutting down'));
         // A client that stops reading never completes the close handshake: cut it after a second.
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([waits, new Promise<void>((r) => (timer = setTimeout(r, 1000)))]);

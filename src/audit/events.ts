@@ -50,6 +50,20 @@ export interface SessionClose extends Core {
   /** Protocol errors and refusals of this connection beyond its log budget, counted, not written. */
   unlogged?: number;
 }
+/** A connection that ended without logging in (one that did gets session.close). */
+export interface ConnectionClose extends Core {
+  event: 'connection.close';
+  /** How far it got: 'ident' (no SSH identification), 'key-exchange', 'authentication'. */
+  stage: 'ident' | 'key-exchange' | 'authentication';
+  /** Why it ended, e.g. "login grace time exceeded", "closed by the client before logging in", or an error. */
+  reason: string;
+  durationMs: number;
+  /** The client's SSH identification string, when it sent one. */
+  client?: string;
+  /** Failed authentication attempts on this connection. */
+  failedAttempts?: number;
+  unlogged?: number;
+}
 export interface RequestRefused extends Core {
   event: 'request.refused';
   what: string;
@@ -108,7 +122,7 @@ export interface ProtocolError extends Core {
 }
 
 export type AuditEvent =
-  | AuthSuccess | AuthFailure | SessionOpen | SessionClose | RequestRefused | Transfer
+  | AuthSuccess | AuthFailure | SessionOpen | SessionClose | ConnectionClose | RequestRefused | Transfer
   | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | ProtocolError;
 
 export type AuditEventType = AuditEvent['event'];

@@ -31,6 +31,19 @@ export function closeDestination(dest: Destination): void {
   dest.end();
 }
 
+/** A name byte that is not UTF-8 travels as a lone surrogate (src/sftp/names.ts). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * pino writes top-level strings without escaping lone surrogates (they reach the file as U+FFFD,
+ * hiding which file it was); objects go through JSON.stringify, which writes `\udcbf`. So such a
+ * string is handed over as an object that serialises to itself: a name byte 0xBF appears as
+ * "\udcbf", which Python reads back exactly with `.encode('utf-8', 'surrogateescape')`.
+ */
+function escapedJson(s: string): { toJSON(): string } {
+  return { toJSON: () => s };
+}
+
 export class JsonSink implements AuditSink {
   readonly #dest: Destination;
   readonly #log: Logger;
@@ -48,6 +61,7 @@ export class JsonSink implements AuditSink {
   }
   write(record: AuditRecord): void {
     const { time: _t, level, ...rest } = record;
+    for (const [k, v] of Object.entries(rest)) if (typeof v === 'string' && LONE_SURROGATE.test(v)) (rest as Record<string, unknown>)[k] = escapedJson(v);
     this.#log[level as Level](rest);
   }
   reopen(): void {

@@ -79,28 +79,34 @@ const KEY_NAMES: Record<string, string> = { 'ssh-ed25519': 'ED25519', 'ssh-rsa':
  * never carry a fake "from <ip>".
  */
 export function authLogLines(r: AuditRecord, host = hostname(), pid = process.pid): string[] {
-  if (r.event !== 'auth.success' && r.event !== 'auth.failure' && !(r.event === 'request.refused' && (r.why === 'penalty' || r.why === 'source-not-allowed' || r.why === 'too-many-startups'))) return [];
+  if (r.event !== 'auth.success' && r.event !== 'auth.failure' && r.event !== 'connection.close' && !(r.event === 'request.refused' && (r.why === 'penalty' || r.why === 'source-not-allowed' || r.why === 'too-many-startups'))) return [];
   const { ip, port } = splitRemote(r.remote);
   const user = escapeText(r.user ?? '', { space: '\\x20' });
   const prefix = `${r.time} ${host} sftp-chroot[${pid}]:`;
-  const method = (m: string) => (m === 'keyboard-interactive' ? 'keyboard-interactive/pam' : m);
+
   if (r.event === 'auth.success') {
     const key = r.keyType ? `: ${KEY_NAMES[r.keyType] ?? r.keyType} ${r.keyFingerprint ?? ''}` : '';
-    return [`${prefix} Accepted ${method(r.method)} for ${user} from ${ip} port ${port} ssh2${key}`];
+    return [`${prefix} Accepted ${r.method} for ${user} from ${ip} port ${port} ssh2${key}`];
   }
   if (r.event === 'request.refused') return [`${prefix} Refused connection from ${ip} port ${port}: ${escapeText(r.why)}`];
+  if (r.event === 'connection.close') {
+    // sshd's lines for a connection that never logged in (fail2ban's "aggressive" sshd modes match them).
+    if (r.reason === 'login grace time exceeded') return [`${prefix} Timeout before authentication for ${ip} port ${port}`];
+    if (r.stage === 'ident') return [`${prefix} Did not receive identification string from ${ip} port ${port}`];
+    return [`${prefix} Connection closed by ${r.user !== undefined ? `authenticating user ${user} ` : ''}${ip} port ${port} [preauth]`];
+  }
   switch (r.reason) {
     case 'unknown-user':
       return [
         `${prefix} Invalid user ${user} from ${ip} port ${port}`,
-        ...(r.method === 'none' ? [] : [`${prefix} Failed ${method(r.method)} for invalid user ${user} from ${ip} port ${port} ssh2`]),
+        ...(r.method === 'none' ? [] : [`${prefix} Failed ${r.method} for invalid user ${user} from ${ip} port ${port} ssh2`]),
       ];
     case 'too-many-attempts':
       return [`${prefix} Disconnecting authenticating user ${user} ${ip} port ${port}: Too many authentication failures [preauth]`];
     case 'source-not-allowed':
       return [`${prefix} Refused connection from ${ip} port ${port}: user ${user} not allowed from this address`];
     default:
-      return [`${prefix} Failed ${method(r.method)} for ${user} from ${ip} port ${port} ssh2`];
+      return [`${prefix} Failed ${r.method} for ${user} from ${ip} port ${port} ssh2`];
   }
 }
 

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { parseAuthorizedKey } from '../ssh/keys.js';
 import { parseAllowFrom } from '../ssh/defence.js';
+import { SUPPORTED, unsupported, type AlgorithmCategory, type AlgorithmsSetting } from '../ssh/algorithms.js';
 
 /** One OpenSSH authorized_keys line, checked here so key errors come with the other schema errors. */
 const authorizedKeyLine = z.string().superRefine((line, ctx) => {
@@ -125,6 +126,31 @@ export const limitsSchema = z.strictObject({
     .prefault({}),
 });
 
+const algorithmList = (category: AlgorithmCategory, what: string) =>
+  z
+    .array(z.string())
+    .min(1, `expected at least one ${what}`)
+    .superRefine((list, ctx) => {
+      const bad = unsupported(category, list);
+      if (bad.length) ctx.addIssue({ code: 'custom', message: `unsupported ${what} ${bad.map((b) => JSON.stringify(b)).join(', ')}; expected some of: ${SUPPORTED[category].join(', ')}` });
+    })
+    .optional();
+
+/** "compatible" (default), "strict" (ssh-audit clean), or a profile with some lists replaced. */
+const algorithmsSchema = z
+  .union([
+    z.enum(['compatible', 'strict']),
+    z.strictObject({
+      profile: z.enum(['compatible', 'strict']).default('compatible'),
+      kex: algorithmList('kex', 'key exchange'),
+      hostKey: algorithmList('hostKey', 'host key algorithm'),
+      cipher: algorithmList('cipher', 'cipher'),
+      mac: algorithmList('mac', 'MAC'),
+    }),
+  ])
+  .default('compatible')
+  .transform((a): AlgorithmsSetting => (typeof a === 'string' ? { profile: a } : a));
+
 export const configSchema = z.strictObject({
   $schema: z.string().optional(),
   /** Instance name in every log record (default: the host name). */
@@ -134,6 +160,8 @@ export const configSchema = z.strictObject({
   /** Where a host key is generated when hostKeys is empty. */
   keysDir: z.string().default('keys'),
   banner: z.string().optional(),
+  /** SSH algorithms offered: "compatible" (default), "strict", or explicit lists per category. */
+  algorithms: algorithmsSchema,
   /** scrypt cost (log2 N) for plain-text passwords and for unknown users. */
   passwordCost: z.number().int().min(10).max(20).default(15),
   usersFile: z.string().optional(),

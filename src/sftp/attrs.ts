@@ -1,4 +1,5 @@
 /** Attribute conversions: stats → SFTP ATTRS, `ls -l` longnames, and the wire reader for extensions. */
+import { decodeName } from './names.js';
 import type { FileStat, SetAttrs } from './handler.js';
 import { SftpStatusError } from '../errors.js';
 
@@ -81,6 +82,10 @@ export class WireReader {
   }
   string(): string {
     return this.bytes().toString('utf8');
+  }
+  /** A path or file name: its bytes kept exactly (names.ts). */
+  name(): string {
+    return decodeName(this.bytes());
   }
   /** SFTP v3 ATTRS (draft-02 §5). */
   attrs(): SetAttrs {

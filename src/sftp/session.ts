@@ -11,6 +11,8 @@ import { writesFile, type FileSystem, type OpenFile, type DirReader, type DirEnt
 import { statusOf, STATUS_MESSAGES } from './status.js';
 import { fromClient, longname, toWire, WireReader, WireWriter, type WireAttrs } from './attrs.js';
 import { Policy, changesFiles } from './policy.js';
+import { decodeName, wireName } from './names.js';
+import { symlinkOrderFor, linkAndTarget, type SymlinkOrder } from './symlink-order.js';
 import { TransferStats } from './transfer.js';
 import { BufferPool, DATA_HEADER } from './read-buffers.js';
 import { ConnectionDrop, SftpStatusError, STATUS } from '../errors.js';
@@ -107,13 +109,6 @@ interface DirHandle extends HandleUse {
 }
 type Handle = FileHandle | DirHandle;
 
-/**
- * OpenSSH swapped SYMLINK's arguments (target first) and most clients copied it. ssh2 undoes the
- * swap for OpenSSH and dropbear; clients below send OpenSSH's order too and are swapped back here.
- */
-const SSH2_SWAPS = /^SSH-2\.0-(?:OpenSSH|dropbear)/;
-const OPENSSH_ORDER = /^SSH-2\.0-(?:paramiko|Go|libssh2|PuTTY|PSFTP|WinSCP|JSCH|AsyncSSH|russh|Rebex)/i;
-
 type Reply = () => void;
 
 export class SftpSession {
@@ -123,6 +118,8 @@ export class SftpSession {
   readonly #opened = Date.now();
   readonly totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
   #inflight = 0;
+  /** Input paused at maxRequestsInFlight (see #run). */
+  #paused = false;
   /** Counts requests that change files (changesFiles: the read-only policy's list, opens for writing). */
   #mutations = 0;
   #closed = false;
@@ -135,7 +132,7 @@ export class SftpSession {
   #held: Handle[] | undefined;
   #readQueue: { len: number; resolve: () => void }[] = [];
   #readReserved = 0;
-  readonly #swapSymlink: boolean;
+  readonly #symlinkOrder: SymlinkOrder;
   /** Fires on every request (idle timers). */
   onActivity: () => void = () => {};
   /** Ends the client's connection at once (a ConnectionDrop from the filesystem seam). */
@@ -154,7 +151,9 @@ export class SftpSession {
       readBuffers.give(buf);
     };
     this.#o = opts;
-    this.#swapSymlink = !SSH2_SWAPS.test(opts.clientIdent) && OPENSSH_ORDER.test(opts.clientIdent);
+    this.#symlinkOrder = symlinkOrderFor(opts.clientIdent);
+    // Paths arrive as the client's bytes (names.ts), not decoded by ssh2.
+    sftp.namesAsBuffers = true;
     // The client read what was queued for it: parked READs may go on.
     sftp.on('drain', () => this.#releaseReads());
     // Answers to malformed or unknown packets take their place in the reply order too.
@@ -181,7 +180,8 @@ export class SftpSession {
   }
 
   /** Absolute virtual path for a client path; relative paths start at the start directory. */
-  #path(p: string): string {
+  #path(raw: string | Buffer): string {
+    const p = typeof raw === 'string' ? raw : decodeName(raw);
     if (p.includes('\0')) throw new SftpStatusError('BAD_MESSAGE', undefined, 'NUL byte in path');
     if (Buffer.byteLength(p) > MAX_PATH) throw new SftpStatusError('BAD_MESSAGE', undefined, 'path too long');
     if (p.startsWith('/')) return p;
@@ -222,20 +222,21 @@ export class SftpSession {
     this.#slot()(() => this.#sftp.status(id, code, message));
   }
 
-  /** Runs one request: policy, in-flight cap, one reply, errors mapped in one place. */
-  #run(id: number, request: RequestName, fn: () => Promise<Reply>, opts: { writes?: boolean } = {}): void {
+  /**
+   * Runs one request: policy, one reply, errors mapped in one place. `onError` sees every failure
+   * (a WRITE's transfer becomes `error` whatever failed). At maxRequestsInFlight the client is
+   * paced: ssh2 stops parsing its requests and withholds its window until half of them are done.
+   */
+  #run(id: number, request: RequestName, fn: () => Promise<Reply>, opts: { writes?: boolean; onError?: (err: unknown) => void } = {}): void {
     this.totals.requests++;
     this.onActivity();
     // After a change, no READ is answered from content read before it (#head).
     if (changesFiles(request, opts)) this.#mutations++;
     const reply = this.#slot();
-    if (this.#inflight >= this.#o.limits.maxRequestsInFlight) {
-      this.totals.errors++;
-      this.#emit({ event: 'request.refused', what: request, why: 'too-many-requests', detail: `more than ${this.#o.limits.maxRequestsInFlight} requests in flight` });
-      reply(() => this.#sftp.status(id, STATUS.FAILURE, 'Too many outstanding requests'));
-      return;
+    if (++this.#inflight >= this.#o.limits.maxRequestsInFlight && !this.#paused) {
+      this.#paused = true;
+      this.#sftp.pauseInput();
     }
-    this.#inflight++;
     const started = this.#o.observeRequest ? process.hrtime.bigint() : 0n;
     const work = async () => {
       if (this.#closed) throw new SftpStatusError('CONNECTION_LOST', undefined, 'session closed');
@@ -252,6 +253,7 @@ export class SftpSession {
     if (held) for (const h of held) h.ops = (h.ops ?? 0) + 1;
     pending
       .then(reply, (err: unknown) => {
+        opts.onError?.(err);
         if (err instanceof ConnectionDrop) {
           reply(() => undefined);
           return this.onDrop(err.message);
@@ -266,8 +268,28 @@ export class SftpSession {
         if (this.#o.observeRequest) this.#o.observeRequest(request, Number(process.hrtime.bigint() - started) / 1e9);
         if (held) for (const h of held) if (--h.ops! === 0) h.onIdle?.();
         this.#inflight--;
+        if (this.#paused && this.#inflight <= this.#o.limits.maxRequestsInFlight / 2) this.#resumeInput();
         if (this.#inflight === 0) for (const w of this.#idleWaiters.splice(0)) w();
       });
+  }
+
+  /** Parses the requests that waited (they may pause input again) and grants the client's window. */
+  #resumeInput(): void {
+    this.#paused = false;
+    if (this.#closed) return;
+    try {
+      this.#sftp.resumeInput();
+    } catch (e) {
+      // A listener threw while parsing what waited: as on the socket's data path, end the connection.
+      this.onDrop(`error parsing queued requests: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** A NAME reply; names that are not UTF-8 go out as their original bytes (names.ts). */
+  #names(id: number, entries: { filename: string; longname: string; attrs?: WireAttrs }[]): void {
+    const wire = entries.map((e) => ({ filename: wireName(e.filename), longname: wireName(e.longname), attrs: e.attrs ?? ({} as WireAttrs) }));
+    // ssh2's types say string; the patched name() also sends Buffers as they are.
+    this.#sftp.name(id, wire as unknown as Parameters<SFTPWrapper['name']>[1]);
   }
 
   /** 16 random bytes, cut from a pool (one randomBytes call per 256 handles, not per OPEN). */
@@ -342,7 +364,7 @@ export class SftpSession {
     const fs = this.#o.fs;
     const ok = (id: number): Reply => () => s.status(id, STATUS.OK, STATUS_MESSAGES.OK);
 
-    s.on('OPEN', (id: number, filename: string, pflags: number, attrs: Partial<WireAttrs>) => {
+    s.on('OPEN', (id: number, filename: Path, pflags: number, attrs: Partial<WireAttrs>) => {
       const flags: OpenFlags = {
         read: (pflags & 0x01) !== 0,
         write: (pflags & 0x02) !== 0,
@@ -424,18 +446,20 @@ export class SftpSession {
     });
 
     s.on('WRITE', (id: number, handle: Buffer, offset: number, data: Buffer) => {
+      // Looked up now: the handle's transfer becomes `error` whatever fails (policy, offset, disk).
+      const target = this.#handles.get(handle.toString('hex'));
+      const onError = (e: unknown) => {
+        // A session that is ending leaves the transfer `incomplete`, not `error`.
+        if (target?.kind !== 'file' || e instanceof ConnectionDrop || this.#ending || this.#closed) return;
+        const st = statusOf(e);
+        target.stats.failed(st.name, st.message);
+      };
       this.#run(id, 'write', async () => {
         try {
           const h = this.#file(handle);
           checkOffset(offset, data.length);
           h.stats.writing(offset, data);
-          try {
-            await h.file.write(offset, data);
-          } catch (e) {
-            const st = statusOf(e);
-            if (!(e instanceof ConnectionDrop)) h.stats.failed(st.name, st.message);
-            throw e;
-          }
+          await h.file.write(offset, data);
           h.stats.wrote(offset, data.length);
           this.totals.bytesIn += data.length;
           return ok(id);
@@ -444,7 +468,7 @@ export class SftpSession {
           // may take the next WRITE. Not given back if this never ran: the GC takes it then.
           s.releaseWriteData(data);
         }
-      });
+      }, { onError });
     });
 
     s.on('CLOSE', (id: number, handle: Buffer) => {
@@ -493,7 +517,7 @@ export class SftpSession {
     });
 
     const statLike = (ev: 'STAT' | 'LSTAT', request: RequestName, follow: boolean) =>
-      s.on(ev, (id: number, p: string) => {
+      s.on(ev, (id: number, p: Path) => {
         this.#run(id, request, async () => {
           const path = this.#path(p);
           const st = follow ? await fs.stat(path) : await fs.lstat(path);
@@ -503,7 +527,7 @@ export class SftpSession {
     statLike('STAT', 'stat', true);
     statLike('LSTAT', 'lstat', false);
 
-    s.on('SETSTAT', (id: number, p: string, attrs: Partial<WireAttrs>) => {
+    s.on('SETSTAT', (id: number, p: Path, attrs: Partial<WireAttrs>) => {
       this.#run(id, 'setstat', async () => {
         const path = this.#path(p);
         const a = this.#checkOwnership(fromClient(attrs));
@@ -512,7 +536,7 @@ export class SftpSession {
       });
     });
 
-    s.on('OPENDIR', (id: number, p: string) => {
+    s.on('OPENDIR', (id: number, p: Path) => {
       this.#run(id, 'opendir', async () => {
         const path = this.#path(p);
         const dir = await fs.opendir(path);
@@ -547,12 +571,12 @@ export class SftpSession {
             .filter((e): e is { name: string; stat: FileStat } => e.stat !== null)
             .map((e) => ({ filename: e.name, longname: longname(e.name, e.stat, this.#owner, this.#group, now), attrs: toWire(e.stat) }));
           if (names.length === 0) continue;
-          return () => s.name(id, names);
+          return () => this.#names(id, names);
         }
       });
     });
 
-    s.on('REMOVE', (id: number, p: string) => {
+    s.on('REMOVE', (id: number, p: Path) => {
       this.#run(id, 'remove', async () => {
         const path = this.#path(p);
         await this.#mutation({ event: 'remove', path }, fs.remove(path));
@@ -560,7 +584,7 @@ export class SftpSession {
       });
     });
 
-    s.on('MKDIR', (id: number, p: string, attrs: Partial<WireAttrs>) => {
+    s.on('MKDIR', (id: number, p: Path, attrs: Partial<WireAttrs>) => {
       this.#run(id, 'mkdir', async () => {
         const path = this.#path(p);
         const a = fromClient(attrs);
@@ -570,7 +594,7 @@ export class SftpSession {
       });
     });
 
-    s.on('RMDIR', (id: number, p: string) => {
+    s.on('RMDIR', (id: number, p: Path) => {
       this.#run(id, 'rmdir', async () => {
         const path = this.#path(p);
         await this.#mutation({ event: 'rmdir', path }, fs.rmdir(path));
@@ -578,14 +602,14 @@ export class SftpSession {
       });
     });
 
-    s.on('REALPATH', (id: number, p: string) => {
+    s.on('REALPATH', (id: number, p: Path) => {
       this.#run(id, 'realpath', async () => {
         const real = await fs.realpath(this.#path(p));
-        return () => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]);
+        return () => this.#names(id, [{ filename: real, longname: real }]);
       });
     });
 
-    s.on('RENAME', (id: number, from: string, to: string) => {
+    s.on('RENAME', (id: number, from: Path, to: Path) => {
       this.#run(id, 'rename', async () => {
         const [a, b] = [this.#path(from), this.#path(to)];
         await this.#mutation({ event: 'rename', from: a, to: b, overwrite: false }, fs.rename(a, b, false));
@@ -593,17 +617,19 @@ export class SftpSession {
       });
     });
 
-    s.on('READLINK', (id: number, p: string) => {
+    s.on('READLINK', (id: number, p: Path) => {
       this.#run(id, 'readlink', async () => {
         const target = await fs.readlink(this.#path(p));
-        return () => s.name(id, [{ filename: target, longname: target, attrs: {} as WireAttrs }]);
+        return () => this.#names(id, [{ filename: target, longname: target }]);
       });
     });
 
-    s.on('SYMLINK', (id: number, first: string, second: string) => {
-      const [linkPath, target] = this.#swapSymlink ? [second, first] : [first, second];
+    s.on('SYMLINK', (id: number, first: Path, second: Path) => {
       this.#run(id, 'symlink', async () => {
-        const path = this.#path(linkPath);
+        const exists = (p: string) => fs.lstat(this.#path(p)).then(() => true, () => false);
+        const order = await linkAndTarget(this.#symlinkOrder, nameOf(first), nameOf(second), exists);
+        const path = this.#path(order.link);
+        const target = order.target;
         if (target.includes('\0')) throw new SftpStatusError('BAD_MESSAGE', undefined, 'NUL byte in symlink target');
         if (Buffer.byteLength(target) > MAX_PATH) throw new SftpStatusError('BAD_MESSAGE', undefined, 'symlink target too long');
         await this.#mutation({ event: 'symlink', path, target }, fs.symlink(target, path));
@@ -633,17 +659,17 @@ export class SftpSession {
     switch (name.replace(/@openssh\.com$/, '')) {
       case 'posix-rename':
         return this.#run(id, 'posix-rename', async () => {
-          const [a, b] = [this.#path(r.string()), this.#path(r.string())];
+          const [a, b] = [this.#path(r.name()), this.#path(r.name())];
           await this.#mutation({ event: 'rename', from: a, to: b, overwrite: true }, fs.rename(a, b, true));
           return ok();
         });
       case 'statvfs':
-        return this.#run(id, 'statvfs', async () => vfsReply(await fs.statvfs(this.#path(r.string()))));
+        return this.#run(id, 'statvfs', async () => vfsReply(await fs.statvfs(this.#path(r.name()))));
       case 'fstatvfs':
         return this.#run(id, 'fstatvfs', async () => vfsReply(await this.#file(r.bytes()).file.fstatvfs()));
       case 'hardlink':
         return this.#run(id, 'hardlink', async () => {
-          const [a, b] = [this.#path(r.string()), this.#path(r.string())];
+          const [a, b] = [this.#path(r.name()), this.#path(r.name())];
           await this.#mutation({ event: 'link', from: a, to: b }, fs.link(a, b));
           return ok();
         });
@@ -654,7 +680,7 @@ export class SftpSession {
         });
       case 'lsetstat':
         return this.#run(id, 'lsetstat', async () => {
-          const path = this.#path(r.string());
+          const path = this.#path(r.name());
           const a = this.#checkOwnership(r.attrs());
           await this.#mutation({ event: 'setstat', path, changes: describe(a) }, fs.lsetstat(path, a));
           return ok();
@@ -665,8 +691,8 @@ export class SftpSession {
         });
       case 'expand-path':
         return this.#run(id, 'expand-path', async () => {
-          const real = await fs.realpath(this.#expandTilde(r.string()));
-          return () => s.name(id, [{ filename: real, longname: real, attrs: {} as WireAttrs }]);
+          const real = await fs.realpath(this.#expandTilde(r.name()));
+          return () => this.#names(id, [{ filename: real, longname: real }]);
         });
       case 'copy-data':
         return this.#run(id, 'copy-data', async () => {
@@ -704,7 +730,7 @@ export class SftpSession {
           const who = r.string();
           if (who !== '' && who !== this.#o.user) throw new SftpStatusError('FAILURE', undefined, `home-directory of another user (${who})`);
           const home = this.#o.startDirectory;
-          return () => s.name(id, [{ filename: home, longname: home, attrs: {} as WireAttrs }]);
+          return () => this.#names(id, [{ filename: home, longname: home }]);
         });
       case 'users-groups-by-id':
         return this.#run(id, 'users-groups-by-id', async () => {
@@ -804,6 +830,12 @@ export class SftpSession {
       }),
     );
   }
+}
+
+/** A path as ssh2 hands it over: the client's bytes (namesAsBuffers), or a string from a test's fake. */
+type Path = string | Buffer;
+function nameOf(p: Path): string {
+  return typeof p === 'string' ? p : decodeName(p);
 }
 
 /** ssh2 decodes uint64 offsets into doubles: anything past 2^53 is not the offset the client sent. */

@@ -62,6 +62,17 @@ export interface ConnectionEnv {
   draining(): boolean;
 }
 
+/** A DISCONNECT message: reason code (RFC 4253 §11.1) and the text the client prints. */
+export interface Disconnect {
+  code: number;
+  text: string;
+}
+export const DISCONNECT = {
+  /** sshd's words (and code) when the tries run out. */
+  tooManyFailures: { code: 2, text: 'Too many authentication failures' },
+  byApplication: (text: string): Disconnect => ({ code: 11, text }),
+} as const;
+
 export function formatRemote(ip: string | undefined, port: number | undefined): string {
   const host = ip ?? 'unknown';
   return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
@@ -81,6 +92,10 @@ export class ClientConnection {
   #ended = false;
   #cipher: string | undefined;
   #closeReason: string | undefined;
+  /** The key exchange agreed (undefined until the first one completes: how far a failed connection got). */
+  #kex: string | undefined;
+  /** The user name last offered, for the record of a connection that never logged in. */
+  #triedUser: string | undefined;
   #endTimer: NodeJS.Timeout | undefined;
   readonly #ending = new Map<SftpSession, Promise<void>>();
   readonly #totals: SessionTotals = { filesUp: 0, filesDown: 0, bytesIn: 0, bytesOut: 0, requests: 0, errors: 0 };
@@ -140,16 +155,16 @@ export class ClientConnection {
     const limits = this.env.limits();
     c.on('error', (err: Error & { level?: string }) => {
       // Protocol errors end this connection only; note them for the operator.
-      this.#closeReason ??= `error: ${err.level ?? 'protocol'}`;
+      this.#closeReason ??= `error: ${err.message.slice(0, 200)}`;
       this.#log.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, ...(this.user ? { user: this.user.username } : {}), kind: err.level ?? 'connection', message: err.message.slice(0, 300) });
     });
     c.on('handshake', (n) => {
       this.#cipher = n.cs.cipher;
+      this.#kex ??= n.kex;
     });
     this.#grace = setTimeout(() => {
-      this.#closeReason = 'login grace time exceeded';
       this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, what: 'login', why: 'login-grace-exceeded', detail: `not authenticated within ${limits.loginGraceSeconds}s` });
-      this.end();
+      this.end('login grace time exceeded', DISCONNECT.byApplication('Timeout before authentication'));
     }, limits.loginGraceSeconds * 1000);
     this.#grace.unref();
 
@@ -172,6 +187,7 @@ export class ClientConnection {
     const env = this.env;
     const limits = env.limits();
     const username = ctx.username;
+    this.#triedUser = username;
     const method = ctx.method as AuthMethod;
     const fail = (reason: AuthFailureReason, counted = true) => {
       if (counted) this.#attempts++;
@@ -179,16 +195,14 @@ export class ClientConnection {
       const penalty = counted ? env.authFailed(this) : 0;
       if (penalty > 0) {
         env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: username, what: 'login', why: 'penalty', detail: `${this.#attempts} failed logins; ${this.ip} refused for ${penalty}s` });
-        this.#closeReason = 'penalty';
         ctx.reject([...AUTH_METHODS]);
-        this.end();
+        this.end('penalty', DISCONNECT.tooManyFailures);
         return;
       }
       if (this.#attempts >= limits.maxAuthTries) {
         env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: 'too-many-attempts', attempt: this.#attempts });
-        this.#closeReason = 'too many authentication failures';
         // Disconnect instead of answering, as sshd does: the client cannot try a seventh time.
-        this.end();
+        this.end('too many authentication failures', DISCONNECT.tooManyFailures);
         return;
       }
       ctx.reject([...AUTH_METHODS]);
@@ -198,9 +212,8 @@ export class ClientConnection {
       const refusal = env.admit(user, this.ip);
       if (refusal) {
         env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'login', why: refusal });
-        this.#closeReason = refusal;
         ctx.reject([...AUTH_METHODS]);
-        this.end();
+        this.end(refusal, DISCONNECT.byApplication(refusal === 'too-many-sessions' ? 'Too many sessions for this user' : 'Server shutting down'));
         return;
       }
       this.user = user;
@@ -223,7 +236,8 @@ export class ClientConnection {
       }
       case 'keyboard-interactive': {
         const answers = await new Promise<string[] | null>((resolve) => {
-          ctx.prompt([{ prompt: 'Password: ', echo: false }], 'Password authentication', '', (responses) => resolve(responses));
+          // No title, as sshd with PAM: the client prints just the prompt.
+          ctx.prompt([{ prompt: 'Password: ', echo: false }], '', '', (responses) => resolve(responses));
           ctx.once?.('abort', () => resolve(null));
         });
         if (!answers) return;
@@ -261,9 +275,8 @@ export class ClientConnection {
     this.env.audit.emit({ event: 'session.open', remote: this.remote, sessionId: this.sessionId, user: user.username, client: this.clientIdent.slice(0, 200), ...(this.#cipher ? { cipher: this.#cipher } : {}) });
     if (limits.idleTimeoutSeconds > 0) {
       this.#idle = setTimeout(() => {
-        this.#closeReason = 'idle timeout';
         this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'idle-timeout', detail: `idle for ${limits.idleTimeoutSeconds}s` });
-        this.end();
+        this.end('idle timeout', DISCONNECT.byApplication('Idle timeout'));
       }, limits.idleTimeoutSeconds * 1000);
       this.#idle.unref();
     }
@@ -377,6 +390,21 @@ export class ClientConnection {
     clearTimeout(this.#idle);
     clearTimeout(this.#endTimer);
     await Promise.all([...this.sessions].map((s) => this.#endSftp(s)));
+    if (!this.user) {
+      // Never logged in: one record of how far it got and why it ended.
+      this.env.audit.emit({
+        event: 'connection.close',
+        remote: this.remote,
+        sessionId: this.sessionId,
+        stage: this.#kex === undefined ? 'key-exchange' : 'authentication',
+        reason: this.#closeReason ?? (this.#kex === undefined ? 'closed during key exchange' : 'closed by the client before logging in'),
+        durationMs: Date.now() - this.opened,
+        client: this.clientIdent.slice(0, 200),
+        ...(this.#triedUser !== undefined ? { user: this.#triedUser } : {}),
+        ...(this.#attempts > 0 ? { failedAttempts: this.#attempts } : {}),
+        ...(this.#budget.suppressed > 0 ? { unlogged: this.#budget.suppressed } : {}),
+      });
+    }
     if (this.user) {
       this.env.released(this.user);
       this.env.audit.emit({
@@ -393,10 +421,11 @@ export class ClientConnection {
     this.#resolveClosed();
   }
 
-  end(reason?: string): void {
+  /** Ends the connection; `disconnect` is what the client is told (sshd's words where sshd has some). */
+  end(reason?: string, disconnect: Disconnect = DISCONNECT.byApplication('')): void {
     if (reason) this.#closeReason ??= reason;
     try {
-      this.client.end();
+      this.client.end(disconnect.code, disconnect.text);
     } catch {
       /* already gone */
     }

@@ -29,15 +29,20 @@ export function refuseSessionRequests(session: Session, refuse: Refuse): void {
   });
 }
 
+/** sshd's answer to a forwarding it does not permit: "open failed: administratively prohibited: open failed". */
+const PROHIBITED = 1;
+type RejectWithReason = (code?: number, description?: string) => void;
+
 /** Refuses forwarding channels and global requests on the connection. */
 export function refuseConnectionRequests(client: Connection, refuse: Refuse): void {
   client.on('tcpip', (_accept, reject, info) => {
     refuse('direct-tcpip', `${info.destIP}:${info.destPort}`.slice(0, 300));
-    reject();
+    // Patched ssh2: the reason code and text (stock sends "connect failed" with no text).
+    (reject as RejectWithReason)(PROHIBITED, 'open failed');
   });
   client.on('openssh.streamlocal', (_accept, reject, info) => {
     refuse('direct-streamlocal@openssh.com', String(info.socketPath).slice(0, 300));
-    reject();
+    (reject as RejectWithReason)(PROHIBITED, 'open failed');
   });
   client.on('request', (_accept, reject, name, info) => {
     const i = info as { bindAddr?: string; bindPort?: number; socketPath?: string };

@@ -69,6 +69,13 @@ declare module 'ssh2' {
     serverExtensions?: ReadonlyArray<SftpServerExtension> | undefined;
 
     /**
+     * (Server-only, patched) When true, request paths (OPEN, STAT, RENAME, SYMLINK, …) arrive as
+     * the raw Buffers the client sent instead of UTF-8-decoded strings, and NAME replies accept
+     * Buffers for filename/longname. Set it right after `accept()`.
+     */
+    namesAsBuffers?: boolean;
+
+    /**
      * (Server-only) Sends SSH_FXP_EXTENDED_REPLY (201) for `reqId`; `data` is
      * the raw reply body that follows the id. Queued like the other replies
      * when the client's window is exhausted.
@@ -90,6 +97,15 @@ declare module 'ssh2' {
      * next WRITE; call it once nothing uses `data` any more. A no-op for data not from that pool.
      */
     releaseWriteData(data: Buffer): void;
+    /**
+     * (Server-only, patched) Stops parsing requests at the next packet boundary: what the client
+     * sends meanwhile waits unparsed (at most the channel window) and the window is withheld.
+     */
+    pauseInput(): void;
+    /** (Server-only, patched) Parses what waited (it may pause again), then grants the held-back window. */
+    resumeInput(): void;
+    /** (Server-only, patched) Bytes received but not yet parsed (waiting since pauseInput()). */
+    pendingInputBytes(): number;
     /** (Server-only, patched) Called with each payload that waited for the client's window, once sent. */
     onPayloadSent: ((payload: Buffer) => void) | undefined;
     /** The channel's view of the client's window: bytes it may still send before a WINDOW_ADJUST. */
@@ -106,6 +122,11 @@ declare module 'ssh2' {
   }
 
   interface Connection {
+    /**
+     * (Patched) Ends the connection with a DISCONNECT of reason `code` (RFC 4253 §11.1, default
+     * 11 BY_APPLICATION) and a description the client prints (ASCII, at most 200 characters).
+     */
+    end(code?: number, description?: string): this;
     /**
      * A channel open of a type ssh2 does not know was refused with
      * UNKNOWN_CHANNEL_TYPE (emitted just before the reply is sent).

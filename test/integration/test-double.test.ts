@@ -196,10 +196,12 @@ describe('isolation', () => {
       for (const [i, s] of servers.entries()) {
         await s.events.waitFor('session.close');
         await s.events.waitFor('auth.failure');
-        const logins = s.events.filter((e) => 'user' in e && e.user !== undefined && e.event !== 'auth.failure');
+        // Refused logins: auth.failure, and connection.close (the end of a connection that never logged in).
+        const logins = s.events.filter((e) => 'user' in e && e.user !== undefined && e.event !== 'auth.failure' && e.event !== 'connection.close');
         expect(new Set(logins.map((e) => (e as { user: string }).user))).toEqual(new Set([`user${i}`]));
         // The only foreign name an instance ever saw is the one it refused as unknown.
         for (const f of s.events.ofType('auth.failure')) expect([f.user, f.reason]).toEqual([`user${(i + 1) % N}`, 'unknown-user']);
+        for (const c of s.events.ofType('connection.close')) expect([c.user, c.stage]).toEqual([`user${(i + 1) % N}`, 'authentication']);
         expect(s.events.ofType('auth.success')).toHaveLength(1);
         expect(s.events.ofType('transfer').map((t) => t.path)).toEqual([`/own-${i}.txt`]);
       }

@@ -37,6 +37,8 @@ function fakeSftp(replies: { kind: string; id: number; handle?: Buffer }[]): SFT
   for (const kind of ['handle', 'data', 'status', 'attrs', 'name', 'extendedReply'])
     e[kind] = (id: number, arg: unknown) => replies.push({ kind, id, ...(kind === 'handle' ? { handle: arg as Buffer } : {}) });
   e['dataInPlace'] = (id: number) => replies.push({ kind: 'data', id }) > 0;
+  e['pauseInput'] = () => undefined;
+  e['resumeInput'] = () => undefined;
   return e;
 }
 
