@@ -56,9 +56,12 @@ export interface Attrs {
 }
 
 export interface NameEntry {
+  /** UTF-8-decoded (lossy for names that are not UTF-8: see `bytes`). */
   filename: string;
   longname: string;
   attrs: Attrs;
+  /** The filename exactly as sent. */
+  bytes: Buffer;
 }
 
 export interface Reply {
@@ -217,7 +220,10 @@ export function parseReply(payload: Buffer): Reply {
     case FXP.NAME: {
       const n = r.u32();
       out.names = [];
-      for (let i = 0; i < n; i++) out.names.push({ filename: r.string(), longname: r.string(), attrs: r.attrs() });
+      for (let i = 0; i < n; i++) {
+        const bytes = Buffer.from(r.bytes());
+        out.names.push({ filename: bytes.toString('utf8'), bytes, longname: r.string(), attrs: r.attrs() });
+      }
       break;
     }
     case FXP.ATTRS:
@@ -426,6 +432,9 @@ export class RawSftp {
   }
   mkdir(path: string | Buffer, a: Attrs = {}): Promise<Reply> {
     return this.req(FXP.MKDIR, Buffer.concat([str(path), attrs(a)]));
+  }
+  rmdir(path: string | Buffer): Promise<Reply> {
+    return this.req(FXP.RMDIR, str(path));
   }
   remove(path: string | Buffer): Promise<Reply> {
     return this.req(FXP.REMOVE, str(path));
