@@ -1,6 +1,7 @@
 /**
  * The test double: the production server, started in-process on 127.0.0.1:0 with a temporary root
- * and a generated host key, observable through its audit events. Nothing here is module-global:
+ * and generated host keys (ed25519 and ecdsa-sha2-nistp256, so clients without ed25519 such as
+ * JSch 0.1.5x can verify one), observable through its audit events. Nothing here is module-global:
  * every instance owns its directory, keys, users and events.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,7 +14,7 @@ import { startServer, auditFromConfig, type RunningServer } from './server.js';
 import { validateConfig } from './config/load.js';
 import type { ConfigInput } from './config/schema.js';
 import { EventLog } from './audit/memory-sink.js';
-import { describeHostKey, fingerprintOf, parseAuthorizedKey } from './ssh/keys.js';
+import { describeHostKey, parseAuthorizedKey } from './ssh/keys.js';
 import type { HostKey } from './ssh/host-keys.js';
 import { RootFiles } from './testing/files.js';
 import { FaultInjector, type FaultOptions, type FaultOp, type Faults } from './testing/faults.js';
@@ -31,6 +32,8 @@ export interface TestUserOptions {
   readOnly?: boolean;
   umask?: string;
   startDirectory?: string;
+  /** Extra authorized_keys lines for this user, besides the generated ed25519 key (`privateKey`). */
+  authorizedKeys?: string[];
 }
 
 export interface TestServerOptions extends TestUserOptions {
@@ -55,16 +58,30 @@ export interface ConnectOptions {
   port: number;
   username: string;
   password: string;
-  /** Accepts only this server's host key. */
+  /** Accepts only this server's host keys. */
   hostVerifier: (key: Buffer) => boolean;
+}
+
+export interface TestHostKey {
+  /** Key type as on the wire: 'ssh-ed25519' or 'ecdsa-sha2-nistp256'. */
+  readonly type: string;
+  readonly fingerprint: string;
+  /** OpenSSH public key line: `type base64`. */
+  readonly publicKey: string;
 }
 
 export interface TestServer extends TestUser, AsyncDisposable {
   readonly host: string;
   readonly port: number;
   readonly url: string;
+  /** The ed25519 host key's fingerprint (`SHA256:…`). */
   readonly hostKeyFingerprint: string;
-  /** A known_hosts line for OpenSSH clients: `[127.0.0.1]:port ssh-ed25519 AAAA…`. */
+  /** Every host key the server offers: ed25519 first, then ecdsa-sha2-nistp256. */
+  readonly hostKeys: readonly TestHostKey[];
+  /**
+   * known_hosts lines for OpenSSH clients, one per host key, joined by "\n":
+   * `[127.0.0.1]:port ssh-ed25519 AAAA…` and `[127.0.0.1]:port ecdsa-sha2-nistp256 AAAA…`.
+   */
   readonly knownHosts: string;
   readonly users: readonly TestUser[];
   /** Options for ssh2's Client#connect and ssh2-sftp-client's connect(). */
@@ -103,6 +120,20 @@ async function writeTree(root: string, files: FixtureTree): Promise<void> {
   }
 }
 
+/** A fresh host key of one type, as the server takes it and as clients are told it. */
+function generatedHostKey(type: 'ed25519' | 'ecdsa'): { key: HostKey; info: TestHostKey; blob: Buffer } {
+  const pair = type === 'ecdsa' ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 }) : ssh2.utils.generateKeyPairSync('ed25519');
+  const info = describeHostKey(pair.private);
+  if (info instanceof Error) throw info;
+  const pub = parseAuthorizedKey(pair.public);
+  if (pub instanceof Error) throw pub;
+  return {
+    key: { ...info, pem: Buffer.from(pair.private), generated: true },
+    info: { type: pub.type, fingerprint: pub.fingerprint, publicKey: pair.public.split(' ').slice(0, 2).join(' ') },
+    blob: pub.blob,
+  };
+}
+
 export async function startTestServer(opts: TestServerOptions = {}): Promise<TestServer> {
   const cleanups: (() => Promise<void>)[] = [];
   try {
@@ -136,10 +167,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
       root,
     });
   }
-  const hostPair = ssh2.utils.generateKeyPairSync('ed25519');
-  const info = describeHostKey(hostPair.private);
-  if (info instanceof Error) throw info;
-  const hostKey: HostKey = { ...info, pem: Buffer.from(hostPair.private), generated: true };
+  const hostKeys = [generatedHostKey('ed25519'), generatedHostKey('ecdsa')];
 
   const config = validateConfig(
     {
@@ -154,7 +182,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
         return {
           username: u.username,
           password: u.password,
-          authorizedKeys: [u.publicKey],
+          authorizedKeys: [u.publicKey, ...(o.authorizedKeys ?? [])],
           root: u.root,
           ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
           ...(o.umask !== undefined ? { umask: o.umask } : {}),
@@ -169,7 +197,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
   const audit = auditFromConfig(config, { stdout: false });
   audit.addSink(events);
   const faults = new FaultInjector();
-  const server = await startServer({ ...config, warnings: [] }, { hostKeys: [hostKey], audit, wrapFileSystem: (fs) => faults.wrap(fs) });
+  const server = await startServer({ ...config, warnings: [] }, { hostKeys: hostKeys.map((k) => k.key), audit, wrapFileSystem: (fs) => faults.wrap(fs) });
 
   const main = users[0]!;
   const files = new Map(users.map((u) => [u.username, new RootFiles(u.root)]));
@@ -178,8 +206,6 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
     if (!f) throw new TypeError(`no user "${user}" on this test server (have: ${[...files.keys()].join(', ')})`);
     return f;
   };
-  const pub = parseAuthorizedKey(hostPair.public);
-  const hostBlob = pub instanceof Error ? Buffer.alloc(0) : pub.blob;
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
@@ -195,15 +221,16 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
     host: server.host,
     port: server.port,
     url: `sftp://${main.username}@127.0.0.1:${server.port}`,
-    hostKeyFingerprint: fingerprintOf(hostBlob),
-    knownHosts: `[127.0.0.1]:${server.port} ${hostPair.public.split(' ').slice(0, 2).join(' ')}`,
+    hostKeyFingerprint: hostKeys[0]!.info.fingerprint,
+    hostKeys: hostKeys.map((k) => k.info),
+    knownHosts: hostKeys.map((k) => `[127.0.0.1]:${server.port} ${k.info.publicKey}`).join('\n'),
     users,
     connectOptions: {
       host: '127.0.0.1',
       port: server.port,
       username: main.username,
       password: main.password,
-      hostVerifier: (key: Buffer) => Buffer.isBuffer(key) && key.equals(hostBlob),
+      hostVerifier: (key: Buffer) => Buffer.isBuffer(key) && hostKeys.some((k) => key.equals(k.blob)),
     },
     events,
     faults: faults.faults,
