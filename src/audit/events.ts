@@ -32,6 +32,8 @@ export interface AuthFailure extends Core {
 export interface SessionOpen extends Core {
   event: 'session.open';
   client: string;
+  /** The key exchange negotiated (e.g. mlkem768x25519-sha256: post-quantum). */
+  kex?: string;
   cipher?: string;
 }
 export interface SessionTotals {

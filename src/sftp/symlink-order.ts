@@ -8,9 +8,11 @@
  *   link first:  asyncssh, libssh, WinSCP, ssh2 (ssh2-sftp-client), sshj, Twisted, russh
  * ssh2 itself already swaps back for OpenSSH and dropbear idents, so its SYMLINK event gives
  * (link, target) for them; this module decides only for the others. A client in neither list
- * (phpseclib's ident does not say which 3.0.x it is) is judged by the request: the link is the name
- * that does not exist yet; when that does not tell, the draft's order.
+ * (phpseclib's ident does not say which 3.0.x it is) is judged by the request (linkAndTarget): the
+ * link is the name that does not exist yet, and the target the one that does; when that does not
+ * tell, the draft's order.
  */
+import { posix } from 'node:path';
 
 /** Swapped back by ssh2 before the event (its own RE_OPENSSH test, lib/protocol/SFTP.js). */
 const SWAPPED_BY_SSH2 = /^SSH-2\.0-(?:OpenSSH|dropbear)/;
@@ -27,8 +29,11 @@ export function symlinkOrderFor(clientIdent: string): SymlinkOrder {
 }
 
 /**
- * For clients of unknown habit: `exists(path)` says whether a name is taken. The link must be the
- * one that is free; if exactly one of the two is, that settles it.
+ * For clients of unknown habit: `exists(path)` says whether a name is taken (a path as the client
+ * sends it). Each reading — the draft's (first is the link) and OpenSSH's (second is the link) — is
+ * judged: its link must be free, and a reading whose target exists (relative targets count from the
+ * link's directory, as the kernel resolves them) beats one whose target does not. A tie keeps the
+ * draft's order.
  */
 export async function linkAndTarget(
   order: SymlinkOrder,
@@ -36,8 +41,15 @@ export async function linkAndTarget(
   second: string,
   exists: (path: string) => Promise<boolean>,
 ): Promise<{ link: string; target: string }> {
-  if (order === 'as-event') return { link: first, target: second };
-  if (order === 'swapped') return { link: second, target: first };
-  const [a, b] = await Promise.all([exists(first), exists(second)]);
-  return a && !b ? { link: second, target: first } : { link: first, target: second };
+  const draft = { link: first, target: second };
+  const swapped = { link: second, target: first };
+  if (order === 'as-event') return draft;
+  if (order === 'swapped') return swapped;
+  const score = async (r: { link: string; target: string }): Promise<number> => {
+    if (await exists(r.link)) return 0;
+    const target = r.target.startsWith('/') ? r.target : posix.join(posix.dirname(r.link), r.target);
+    return (await exists(target)) ? 2 : 1;
+  };
+  const [d, s] = await Promise.all([score(draft), score(swapped)]);
+  return s > d ? swapped : draft;
 }

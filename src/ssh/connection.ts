@@ -272,7 +272,7 @@ export class ClientConnection {
     const user = this.user;
     if (!user) return this.end();
     const limits = this.env.limits();
-    this.env.audit.emit({ event: 'session.open', remote: this.remote, sessionId: this.sessionId, user: user.username, client: this.clientIdent.slice(0, 200), ...(this.#cipher ? { cipher: this.#cipher } : {}) });
+    this.env.audit.emit({ event: 'session.open', remote: this.remote, sessionId: this.sessionId, user: user.username, client: this.clientIdent.slice(0, 200), ...(this.#kex ? { kex: this.#kex } : {}), ...(this.#cipher ? { cipher: this.#cipher } : {}) });
     if (limits.idleTimeoutSeconds > 0) {
       this.#idle = setTimeout(() => {
         this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'idle-timeout', detail: `idle for ${limits.idleTimeoutSeconds}s` });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, readFileSync, renameSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, existsSync, writeFileSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { JsonSink, PrettySink } from '../../src/audit/pino-sink.js';
 import { AuthLogSink, XferlogSink, authLogLines, xferlogLine, xferlogTime } from '../../src/audit/text-sinks.js';
 import { EventLog } from '../../src/audit/memory-sink.js';
 import { escapeText } from '../../src/audit/escape.js';
+import { run } from '../helpers/openssh.js';
 
 const core = { user: 'alice', sessionId: 'abc123', remote: '192.0.2.7:50001' };
 const evil = 'x\nFailed password for root from 6.6.6.6 port 22 ssh2';
@@ -169,5 +170,64 @@ describe('the test double event log', () => {
     audit.emit(SAMPLES[5]!);
     await reader;
     expect(seen).toEqual(['auth.success', 'session.open', 'session.close']);
+  });
+});
+
+describe('the auth log for connections that never logged in (connection.close)', () => {
+  const remote = '192.0.2.7:50001';
+  const lineOf = (e: AuditEvent) => {
+    const { audit, mem } = fanout();
+    audit.emit(e);
+    return mem.all.flatMap((r) => authLogLines(r, 'host', 42)).map((l) => l.replace(/^\S+ host sftp-chroot\[42\]: /, ''));
+  };
+
+  it('no SSH identification: "Did not receive identification string"', () => {
+    expect(lineOf({ event: 'connection.close', remote, stage: 'ident', reason: 'closed by the client before identifying', durationMs: 5 })).toEqual([
+      'Did not receive identification string from 192.0.2.7 port 50001',
+    ]);
+  });
+
+  it('login grace time exceeded, at any stage: "Timeout before authentication"', () => {
+    for (const stage of ['ident', 'key-exchange', 'authentication'] as const) {
+      expect(lineOf({ event: 'connection.close', remote, stage, reason: 'login grace time exceeded', durationMs: 30_000 })).toEqual([
+        'Timeout before authentication for 192.0.2.7 port 50001',
+      ]);
+    }
+  });
+
+  it('closed during key exchange: "Connection closed by <ip> port <port> [preauth]"', () => {
+    expect(lineOf({ event: 'connection.close', remote, sessionId: 's1', stage: 'key-exchange', reason: 'closed during key exchange', durationMs: 5, client: 'SSH-2.0-probe' })).toEqual([
+      'Connection closed by 192.0.2.7 port 50001 [preauth]',
+    ]);
+  });
+
+  it('closed during authentication: "Connection closed by authenticating user <user> …", the user escaped', () => {
+    const base = { event: 'connection.close', remote, sessionId: 's2', stage: 'authentication', reason: 'closed by the client before logging in', durationMs: 5 } as const;
+    expect(lineOf({ ...base, user: 'alice', failedAttempts: 1 })).toEqual(['Connection closed by authenticating user alice 192.0.2.7 port 50001 [preauth]']);
+    expect(lineOf({ ...base, user: 'x y from 6.6.6.6' })).toEqual(['Connection closed by authenticating user x\\x20y\\x20from\\x206.6.6.6 192.0.2.7 port 50001 [preauth]']);
+    // Closed before it ever named a user.
+    expect(lineOf(base)).toEqual(['Connection closed by 192.0.2.7 port 50001 [preauth]']);
+  });
+
+  it('the fail2ban filter counts failed keyboard-interactive logins and not connection.close lines', async () => {
+    const { audit, mem } = fanout();
+    audit.emit({ event: 'auth.failure', ...core, method: 'keyboard-interactive', reason: 'bad-password', attempt: 1 });
+    audit.emit({ event: 'auth.failure', ...core, user: 'ghost', method: 'keyboard-interactive', reason: 'unknown-user', attempt: 2 });
+    audit.emit({ event: 'connection.close', remote: core.remote, sessionId: 's3', stage: 'authentication', reason: 'closed by the client before logging in', durationMs: 5, user: 'alice', failedAttempts: 2 });
+    audit.emit({ event: 'connection.close', remote: core.remote, stage: 'ident', reason: 'closed by the client before identifying', durationMs: 5 });
+    audit.emit({ event: 'connection.close', remote: core.remote, stage: 'key-exchange', reason: 'login grace time exceeded', durationMs: 5 });
+    const lines = mem.all.flatMap((r) => authLogLines(r, 'host', 42));
+    expect(lines.filter((l) => / Failed keyboard-interactive for (invalid user )?\S+ from 192\.0\.2\.7 port 50001 ssh2$/.test(l))).toHaveLength(2);
+
+    const dir = mkdtempSync(join(tmpdir(), 'f2b-'));
+    try {
+      const file = join(dir, 'auth.log');
+      writeFileSync(file, lines.join('\n') + '\n');
+      const filter = new URL('../../contrib/fail2ban/filter.d/sftp-chroot.conf', import.meta.url).pathname;
+      const f = await run('fail2ban-regex', ['-o', '<ip>', file, filter]);
+      expect(f.stdout.trim().split('\n')).toEqual(['192.0.2.7', '192.0.2.7']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

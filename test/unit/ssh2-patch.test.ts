@@ -4,19 +4,26 @@
  * Server on 127.0.0.1 (ephemeral port, fresh ed25519 host key, one fixed
  * password) and talks to it with the ssh2 Client, either through the client's
  * SFTP object or by speaking raw SFTP bytes on a `subsys('sftp')` channel.
+ * Where what matters is how the app uses the patch (its refusals in the audit log, the
+ * server-sig-algs it sets), the tests talk to the production server (startTestServer) instead.
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { createRequire } from 'node:module';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import ssh2 from 'ssh2';
 import type {
   ClientChannel,
+  ConnectConfig,
   Connection,
+  ParsedKey,
+  ServerConfig,
   RefusedChannelInfo,
   RefusedGlobalRequestInfo,
   SFTPWrapper,
   SftpProtocolError,
 } from 'ssh2';
+import { startTestServer, type TestServer } from '../../src/testing.js';
 
 const { Client, Server, utils } = ssh2;
 const STATUS = utils.sftp.STATUS_CODE;
@@ -549,6 +556,251 @@ describe('ssh2 patch (patches/ssh2+1.17.0.patch)', () => {
     // The connection keeps working
     const sftp = await clientSftp(h.client);
     expect(sftp).toBeDefined();
+    expect(h.serverErrors).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Transport and authentication (sshd's behaviour), and input pacing.
+
+/** ssh2 Client internals these tests drive: its Protocol and the message handlers it installed. */
+interface ClientProtocolInternals {
+  _protocol: {
+    service(name: string): void;
+    authPK(user: string, key: unknown, keyAlgo?: string, cbSign?: (buf: Buffer, cb: (sig: Buffer) => void) => void): void;
+    _handlers: Record<string, (...args: never[]) => void>;
+  };
+}
+const protocolOf = (c: ClientType) => (c as unknown as ClientProtocolInternals)._protocol;
+
+/** Wraps one of the client's message handlers so a test sees what arrived (and may hold it back). */
+function onClientMessage<A extends unknown[]>(c: ClientType, name: string, spy: (pass: () => void, ...args: A) => void): void {
+  const handlers = protocolOf(c)._handlers as unknown as Record<string, (...args: A) => void>;
+  const orig = handlers[name];
+  handlers[name] = (...args: A) => spy(() => orig?.(...args), ...args);
+}
+
+/** Connects an ssh2 Client; `beforeHandshake` runs right after connect(), when its Protocol exists. */
+function connectWith(cfg: ConnectConfig, beforeHandshake?: (c: ClientType) => void): Promise<{ client: ClientType; error?: Error & { code?: unknown } }> {
+  const client = new Client();
+  cleanups.push(() => void client.end());
+  return new Promise((resolve) => {
+    client.once('ready', () => resolve({ client }));
+    client.once('error', (error: Error) => resolve({ client, error }));
+    client.connect({ readyTimeout: 10_000, ...cfg });
+    beforeHandshake?.(client);
+  });
+}
+
+/** A bare ssh2 Server on 127.0.0.1 with `cfg`; `onClient` wires each connection. Returns the port. */
+async function bareServer(cfg: ServerConfig, onClient: (conn: Connection) => void): Promise<number> {
+  const sshServer = new Server(cfg, (conn) => {
+    conn.on('error', () => undefined);
+    onClient(conn);
+  });
+  const sockets = new Set<net.Socket>();
+  const tcp = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sshServer.injectSocket(sock);
+  });
+  tcp.listen(0, '127.0.0.1');
+  await once(tcp, 'listening');
+  cleanups.push(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => tcp.close(() => r()));
+  });
+  return (tcp.address() as net.AddressInfo).port;
+}
+
+/** The server's KEXINIT name-lists, read off the wire after sending a client identification. */
+async function serverKexinit(port: number): Promise<{ kex: string[]; serverHostKey: string[] }> {
+  const sock = net.connect(port, '127.0.0.1');
+  try {
+    sock.write('SSH-2.0-kexinit-reader\r\n');
+    // Its identification line, then the first binary packet: uint32 length, byte padding, payload.
+    const payload = await new Promise<Buffer>((resolve, reject) => {
+      let buf = Buffer.alloc(0);
+      sock.on('data', (chunk: Buffer) => {
+        buf = Buffer.concat([buf, chunk]);
+        const at = buf.indexOf('\r\n') + 2;
+        if (at < 2 || buf.length < at + 4 || buf.length < at + 4 + buf.readUInt32BE(at)) return;
+        const len = buf.readUInt32BE(at);
+        resolve(buf.subarray(at + 5, at + 4 + len - buf[at + 4]!));
+      });
+      sock.once('error', reject);
+      sock.once('close', () => reject(new Error('closed before KEXINIT')));
+    });
+    expect(payload[0]).toBe(20); // SSH_MSG_KEXINIT
+    let o = 1 + 16; // type, cookie
+    const lists: string[][] = [];
+    for (let i = 0; i < 2; i++) {
+      const n = payload.readUInt32BE(o);
+      lists.push(payload.subarray(o + 4, o + 4 + n).toString().split(','));
+      o += 4 + n;
+    }
+    return { kex: lists[0]!, serverHostKey: lists[1]! };
+  } finally {
+    sock.destroy();
+  }
+}
+
+describe('ssh2 patch: transport and authentication as sshd does them', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer();
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('a client that asks for ssh-userauth twice before authenticating still logs in (paramiko does)', async () => {
+    let accepts = 0;
+    const { error } = await connectWith({ ...s.connectOptions }, (c) => {
+      c.once('handshake', () => {
+        // ssh2 sends its own SERVICE_REQUEST right after this listener: the server sees two.
+        protocolOf(c).service('ssh-userauth');
+        onClientMessage(c, 'SERVICE_ACCEPT', (pass) => {
+          // Authenticate once, on the second acceptance (the first one alone would start two logins).
+          if (++accepts === 2) pass();
+        });
+      });
+    });
+    expect(error).toBeUndefined();
+    expect(accepts).toBe(2);
+    await s.events.waitFor((e) => e.event === 'auth.success' && e.user === s.username);
+  });
+
+  it('a SERVICE_REQUEST for another service is refused with DISCONNECT and logged as a protocol.error naming it', async () => {
+    const { error } = await connectWith({ ...s.connectOptions }, (c) => {
+      c.once('handshake', () => protocolOf(c).service('ssh-connection'));
+    });
+    // SSH_DISCONNECT_SERVICE_NOT_AVAILABLE
+    expect(error?.code).toBe(7);
+    const e = await s.events.waitFor((r) => r.event === 'protocol.error' && r.message.includes('"ssh-connection"'));
+    expect(e).toMatchObject({ event: 'protocol.error', message: 'service request for "ssh-connection" refused' });
+  });
+
+  it('server-sig-algs in EXT_INFO lists exactly the signatures the server verifies, no SHA-1', async () => {
+    let sigAlgs: string[] | undefined;
+    const { error } = await connectWith({ ...s.connectOptions }, (c) =>
+      onClientMessage(c, 'EXT_INFO', (pass, _p: unknown, exts: { name: string; algs: string[] }[]) => {
+        sigAlgs = exts.find((x) => x.name === 'server-sig-algs')?.algs;
+        pass();
+      }),
+    );
+    expect(error).toBeUndefined();
+    expect(sigAlgs?.join(',')).toBe('ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256');
+  });
+});
+
+describe('ssh2 patch: RSA keys without SHA-1', () => {
+  let rsa: { private: string; public: string };
+  beforeAll(() => {
+    rsa = utils.generateKeyPairSync('rsa', { bits: 2048 });
+  });
+
+  it.each([
+    ['rsa-sha2-512', 'sha512'],
+    ['rsa-sha2-256', 'sha256'],
+  ] as const)('PK_OK names the algorithm the client sent (%s), and the login with it completes', async (algo, hash) => {
+    const userKey = utils.parseKey(rsa.public) as ParsedKey;
+    const verified: string[] = [];
+    const port = await bareServer({ hostKeys: [HOST_KEY] }, (conn) => {
+      conn.on('authentication', (ctx) => {
+        if (ctx.method !== 'publickey' || !ctx.key.data.equals(userKey.getPublicSSH())) return ctx.reject(['publickey']);
+        if (!ctx.signature) return ctx.accept(); // the query: answered with PK_OK
+        if (userKey.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return ctx.reject(['publickey']);
+        verified.push(ctx.hashAlgo ?? '');
+        ctx.accept();
+      });
+    });
+    const pkOk: string[] = [];
+    const { error } = await connectWith({ host: '127.0.0.1', port, username: USER, privateKey: rsa.private }, (c) => {
+      // Offer the key under `algo` whatever ssh2 would pick from server-sig-algs, and sign to match.
+      const proto = protocolOf(c);
+      const authPK = proto.authPK.bind(proto);
+      proto.authPK = (user, key, _algo, cbSign) =>
+        authPK(user, key, algo, cbSign && ((buf, cb) => cb((key as ParsedKey).sign(buf, hash) as Buffer)));
+      onClientMessage(c, 'USERAUTH_PK_OK', (pass, _p: unknown, keyAlgo: string) => {
+        pkOk.push(keyAlgo);
+        pass();
+      });
+    });
+    expect(error).toBeUndefined();
+    expect(pkOk).toEqual([algo]);
+    expect(verified).toEqual([hash]);
+  });
+
+  it('an RSA host key is offered in KEXINIT as rsa-sha2-512 and rsa-sha2-256 only, never ssh-rsa', async () => {
+    const port = await bareServer(
+      { hostKeys: [HOST_KEY, rsa.private], algorithms: { serverHostKey: ['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256'] } },
+      () => undefined,
+    );
+    const { serverHostKey } = await serverKexinit(port);
+    expect(serverHostKey).toEqual(['ssh-ed25519', 'rsa-sha2-512', 'rsa-sha2-256']);
+    expect(serverHostKey).not.toContain('ssh-rsa');
+  });
+});
+
+describe('ssh2 patch: pauseInput() / resumeInput()', () => {
+  const { MAX_WINDOW, WINDOW_THRESHOLD } = createRequire(import.meta.url)('ssh2/lib/Channel.js') as { MAX_WINDOW: number; WINDOW_THRESHOLD: number };
+  type Windowed = { incoming: { window: number }; outgoing: { window: number } };
+
+  /** Waits (a turn of the event loop at a time) until `cond` holds. */
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    for (let i = 0; !cond(); i++) {
+      if (i > 5000) throw new Error(`never: ${what}`);
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
+  it('while paused no request is parsed and no window is granted; resume answers them in order and grants it', async () => {
+    const h = await start();
+    const { raw, sftp } = await rawSession(h);
+    const parsed: number[] = [];
+    sftp.on('REALPATH', (reqID: number) => {
+      parsed.push(reqID);
+      sftp.name(reqID, [{ filename: `/r${reqID}`, longname: '', attrs: {} as never }]);
+    });
+    const server = sftp as unknown as Windowed;
+    const client = raw.channel as unknown as Windowed;
+    const windowBefore = server.incoming.window;
+
+    sftp.pauseInput();
+    // More than half the window: unpaused, ssh2 would send WINDOW_ADJUST on the spot.
+    const N = 40;
+    const path = 'p'.repeat(30_000);
+    let sent = 0;
+    for (let id = 1; id <= N; id++) {
+      const body = Buffer.concat([u32(id), str(path)]);
+      raw.send(FXP.REALPATH, body);
+      sent += 4 + 1 + body.length;
+    }
+    expect(windowBefore - sent).toBeLessThanOrEqual(WINDOW_THRESHOLD);
+    await until(() => sftp.pendingInputBytes() === sent, `${sent} bytes waiting`);
+    expect(parsed).toEqual([]);
+    expect(server.incoming.window).toBe(windowBefore - sent);
+    expect(client.outgoing.window).toBe(windowBefore - sent);
+
+    sftp.resumeInput();
+    const ids = Array.from({ length: N }, (_, i) => i + 1);
+    expect(parsed).toEqual(ids);
+    expect(sftp.pendingInputBytes()).toBe(0);
+    expect(server.incoming.window).toBe(MAX_WINDOW);
+    const replies: number[] = [];
+    for (let i = 0; i < N; i++) {
+      const p = await raw.next();
+      expect(p[0]).toBe(FXP.NAME);
+      replies.push(p.readUInt32BE(1));
+    }
+    expect(replies).toEqual(ids);
+
+    // The WINDOW_ADJUST went out before anything sent after the resume is answered.
+    raw.send(FXP.REALPATH, Buffer.concat([u32(N + 1), str('/x')]));
+    const last = await raw.next();
+    expect([last[0], last.readUInt32BE(1)]).toEqual([FXP.NAME, N + 1]);
+    expect(client.outgoing.window).toBe(MAX_WINDOW - (4 + 1 + 4 + 4 + 2));
     expect(h.serverErrors).toEqual([]);
   });
 });
