@@ -155,7 +155,10 @@ export class SftpSession {
     // Paths arrive as the client's bytes (names.ts), not decoded by ssh2.
     sftp.namesAsBuffers = true;
     // The client read what was queued for it: parked READs may go on.
-    sftp.on('drain', () => this.#releaseReads());
+    sftp.on('drain', () => {
+      this.#releaseReads();
+      this.#maybeResume();
+    });
     // Answers to malformed or unknown packets take their place in the reply order too.
     sftp.answerProtocolError = (id, code, message) => this.#answer(id, code, message);
     this.#bind();
@@ -224,8 +227,11 @@ export class SftpSession {
 
   /**
    * Runs one request: policy, one reply, errors mapped in one place. `onError` sees every failure
-   * (a WRITE's transfer becomes `error` whatever failed). At maxRequestsInFlight the client is
-   * paced: ssh2 stops parsing its requests and withholds its window until half of them are done.
+   * (a WRITE's transfer becomes `error` whatever failed). The client is paced, never refused: at
+   * maxRequestsInFlight, or while more than maxInflightBytes of replies wait for its window (a
+   * client that sends and does not read), ssh2 stops parsing its requests and withholds its window
+   * until half of them are done and the replies have drained (OpenSSH's sftp-server likewise reads
+   * only while its output has room).
    */
   #run(id: number, request: RequestName, fn: () => Promise<Reply>, opts: { writes?: boolean; onError?: (err: unknown) => void } = {}): void {
     this.totals.requests++;
@@ -233,10 +239,7 @@ export class SftpSession {
     // After a change, no READ is answered from content read before it (#head).
     if (changesFiles(request, opts)) this.#mutations++;
     const reply = this.#slot();
-    if (++this.#inflight >= this.#o.limits.maxRequestsInFlight && !this.#paused) {
-      this.#paused = true;
-      this.#sftp.pauseInput();
-    }
+    if (++this.#inflight >= this.#o.limits.maxRequestsInFlight || this.#backlogged()) this.#pause();
     const started = this.#o.observeRequest ? process.hrtime.bigint() : 0n;
     const work = async () => {
       if (this.#closed) throw new SftpStatusError('CONNECTION_LOST', undefined, 'session closed');
@@ -268,13 +271,28 @@ export class SftpSession {
         if (this.#o.observeRequest) this.#o.observeRequest(request, Number(process.hrtime.bigint() - started) / 1e9);
         if (held) for (const h of held) if (--h.ops! === 0) h.onIdle?.();
         this.#inflight--;
-        if (this.#paused && this.#inflight <= this.#o.limits.maxRequestsInFlight / 2) this.#resumeInput();
+        this.#maybeResume();
         if (this.#inflight === 0) for (const w of this.#idleWaiters.splice(0)) w();
       });
   }
 
+  /**
+   * Replies waiting for the client's window beyond what READs alone can queue (their budget plus one
+   * READ): the client sends and does not read. Downloads never reach it.
+   */
+  #backlogged(): boolean {
+    return this.unsentBytes > this.#o.limits.maxInflightBytes + MAX_PACKET;
+  }
+
+  #pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#sftp.pauseInput();
+  }
+
   /** Parses the requests that waited (they may pause input again) and grants the client's window. */
-  #resumeInput(): void {
+  #maybeResume(): void {
+    if (!this.#paused || this.#inflight > this.#o.limits.maxRequestsInFlight / 2 || this.#backlogged()) return;
     this.#paused = false;
     if (this.#closed) return;
     try {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startTestServer, type TestServer } from '../../src/testing.js';
 import { connect, type SftpClient } from '../helpers/sftp-client.js';
-import { RawSftp, FXP, PFLAG } from '../helpers/raw-sftp.js';
+import { RawSftp, FXP, PFLAG, packet, str, u32 } from '../helpers/raw-sftp.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -122,6 +122,39 @@ describe('exhaustion: the server keeps serving everyone else with bounded memory
       await raw.close(handle);
       expect(s.events.slice(before).filter((e) => e.event === 'request.refused')).toEqual([]);
     } finally {
+      await raw.end();
+    }
+    const c = await connect(s);
+    await bystander(c);
+    await c.end();
+  });
+
+  it('a client that sends requests and never reads the replies is paced: the server stops granting it window', async () => {
+    const raw = await RawSftp.open(s);
+    try {
+      // Stop reading: ssh2's client then grants the server no more window, so replies back up there.
+      raw.channel.pause();
+      const outgoing = (raw.channel as unknown as { outgoing: { window: number } }).outgoing;
+      const stat = (id: number) => packet(FXP.STAT, Buffer.concat([u32(id), str('/f.txt')]));
+      let id = 1_000_000;
+      let stalledFor = 0;
+      // Up to 2 M STATs (~36 MiB): unpaced, the server would read them all and queue every reply.
+      // A stall of 1.5 s, not a passing one while the in-flight cap waits for the thread pool.
+      for (let batch = 0; batch < 500 && stalledFor < 75; batch++) {
+        if (outgoing.window === 0) stalledFor++;
+        else {
+          stalledFor = 0;
+          const burst: Buffer[] = [];
+          for (let i = 0; i < 4000; i++) burst.push(stat(id++));
+          raw.channel.write(Buffer.concat(burst));
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(stalledFor, 'the client could keep sending: the server kept granting window').toBe(75);
+      // What the server took before it stopped: its reply backlog, one window of replies, one of requests.
+      expect(id - 1_000_000).toBeLessThan(500_000);
+    } finally {
+      raw.channel.destroy();
       await raw.end();
     }
     const c = await connect(s);
