@@ -11,7 +11,6 @@ await build({
   target: 'node20',
   format: 'cjs',
   packages: 'external',
-  sourcemap: true,
   define: { 'import.meta.url': '__cjsImportMetaUrl' },
   banner: { js: "const __cjsImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',

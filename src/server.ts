@@ -4,8 +4,9 @@
  */
 import { createServer, isIPv6, type Server as NetServer, type Socket } from 'node:net';
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import ssh2 from 'ssh2';
+import type * as Ssh2 from 'ssh2';
+import { ssh2, cryptoBindingAvailable as bindingAvailable } from './ssh/ssh2.js';
+import { assertSsh2Patched } from './ssh/ssh2-probe.js';
 import type { ServerConfig, UserRecord } from './config/load.js';
 import { Audit, type AuditSink } from './audit/events.js';
 import { JsonSink, PrettySink } from './audit/pino-sink.js';
@@ -27,16 +28,6 @@ import { tuneSocket } from './ssh/socket-tuning.js';
 import { resolveAlgorithms, hostKeyUsable, USER_SIGNATURE_ALGORITHMS } from './ssh/algorithms.js';
 
 const { Server: SshServer } = ssh2;
-
-/** ssh2's native crypto binding (built at install) doubles throughput; without it the server is slow. */
-export function cryptoBindingAvailable(): boolean {
-  try {
-    const require = createRequire(import.meta.url);
-    return (require('ssh2/lib/protocol/crypto.js') as { bindingAvailable?: boolean }).bindingAvailable === true;
-  } catch {
-    return false;
-  }
-}
 
 /** Messages between worker processes (node:cluster) so limits and penalties hold across them. */
 export type PeerMessage =
@@ -129,10 +120,22 @@ export function auditFromConfig(config: ServerConfig, opts: { stdout?: boolean; 
   return audit;
 }
 
+/** ssh2's native crypto binding (built at install) doubles throughput; without it the server is slow. */
+export function cryptoBindingAvailable(): boolean {
+  return bindingAvailable();
+}
+
 export async function startServer(initial: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const addonError = native.loadError();
+  if (addonError) {
+    throw new Error(
+      `the jail addon cannot be loaded (${addonError.message.split('\n')[0]}). Prebuilt addons ship for linux-x64 and linux-arm64 (glibc); elsewhere build it once with a C compiler, make and python3: cd "${native.packageRoot()}" && npx node-gyp rebuild`,
+    );
+  }
   if (!native.probe()) {
     throw new Error('this kernel cannot confine paths (openat2 with RESOLVE_IN_ROOT needs Linux 5.6 or later, not blocked by seccomp); refusing to start');
   }
+  assertSsh2Patched();
   let config = initial;
   await prepareRoots(config.users);
   const hostKeys = opts.hostKeys ?? (await loadHostKeys(config.hostKeys, config.keysDir));
@@ -235,18 +238,18 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     {
       hostKeys: offeredKeys.map((k) => k.pem),
       algorithms: {
-        kex: [...algos.kex] as ssh2.KexAlgorithm[],
-        cipher: [...algos.cipher] as ssh2.CipherAlgorithm[],
-        hmac: [...algos.mac] as ssh2.MacAlgorithm[],
+        kex: [...algos.kex] as Ssh2.KexAlgorithm[],
+        cipher: [...algos.cipher] as Ssh2.CipherAlgorithm[],
+        hmac: [...algos.mac] as Ssh2.MacAlgorithm[],
         // No compression: zlib before authentication is a decompression bomb.
         compress: ['none'],
-        serverHostKey: algos.hostKey.filter((a) => offeredKeys.some((k) => hostKeyUsable(k.type, [a]))) as ssh2.ServerHostKeyAlgorithm[],
+        serverHostKey: algos.hostKey.filter((a) => offeredKeys.some((k) => hostKeyUsable(k.type, [a]))) as Ssh2.ServerHostKeyAlgorithm[],
       },
       ident: 'sftp-chroot',
       ...(config.banner !== undefined ? { banner: config.banner } : {}),
       // Patched ssh2 (server-sig-algs): exactly the signatures Authenticator verifies.
       serverSigAlgs: USER_SIGNATURE_ALGORITHMS.join(','),
-    } as ssh2.ServerConfig,
+    } as Ssh2.ServerConfig,
     (client, info) => {
       const socket = (client as unknown as { _sock?: Socket })._sock;
       if (socket) identified.add(socket);

@@ -8,7 +8,7 @@
  *   only, no 2048-bit DH group. Clients above that cannot do that set are locked out.
  * Client preference decides among what both sides offer, so the order matters little.
  */
-import { createRequire } from 'node:module';
+import { ssh2Constants as constants, type Ssh2Constants } from './ssh2.js';
 import { mlkem768x25519Supported, MLKEM768X25519_SHA256 } from './kex/mlkem768x25519.js';
 
 export type AlgorithmProfile = 'compatible' | 'strict';
@@ -33,13 +33,7 @@ export const PROFILES: Readonly<Record<AlgorithmProfile, AlgorithmLists>> = {
   },
 };
 
-interface Ssh2Constants {
-  SUPPORTED_KEX: readonly string[];
-  SUPPORTED_SERVER_HOST_KEY: readonly string[];
-  SUPPORTED_CIPHER: readonly string[];
-  SUPPORTED_MAC: readonly string[];
-}
-const ssh2Constants = createRequire(import.meta.url)('ssh2/lib/protocol/constants.js') as Ssh2Constants;
+const ssh2Constants: Ssh2Constants = constants;
 
 /** What ssh2 can do as a server here, minus what it only does as a client or only with SHA-1. */
 const SERVER_CANNOT = new Set(['diffie-hellman-group-exchange-sha256', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group14-sha1', 'diffie-hellman-group1-sha1', 'ssh-rsa', 'ssh-dss', 'hmac-sha1', 'hmac-sha1-etm@openssh.com', 'hmac-md5', 'hmac-sha1-96', 'hmac-md5-96']);

@@ -1,6 +1,6 @@
 /** Public-key parsing for authorized_keys lines and host keys (ssh2's parser, options stripped). */
 import { createHash } from 'node:crypto';
-import ssh2 from 'ssh2';
+import { ssh2 } from './ssh2.js';
 
 const { utils } = ssh2;
 

@@ -1,6 +1,7 @@
 /**
- * Proves that patches/ssh2+1.17.0.patch is applied to node_modules/ssh2 and
- * behaves as src/ssh/ssh2-ext.d.ts describes. Each test runs a minimal ssh2
+ * Proves that the ssh2 the server runs — patches/ssh2+1.17.0.patch applied and
+ * bundled into dist/vendor/ssh2.cjs (scripts/bundle-ssh2.mjs), reached through
+ * src/ssh/ssh2.ts — behaves as src/ssh/ssh2-ext.d.ts describes. Each test runs a minimal ssh2
  * Server on 127.0.0.1 (ephemeral port, fresh ed25519 host key, one fixed
  * password) and talks to it with the ssh2 Client, either through the client's
  * SFTP object or by speaking raw SFTP bytes on a `subsys('sftp')` channel.
@@ -11,7 +12,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import ssh2 from 'ssh2';
+import { ssh2 } from '../../src/ssh/ssh2.js'; // the patched ssh2 the server runs
 import type {
   ClientChannel,
   ConnectConfig,

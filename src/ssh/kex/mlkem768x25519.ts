@@ -7,7 +7,7 @@
  * itself lives in ssh2's lib/protocol/mlkem768x25519.js and kex.js; this is the
  * one typed way in.
  */
-import { createRequire } from 'node:module';
+import { ssh2Constants, ssh2Mlkem768x25519 } from '../ssh2.js';
 import type { KeyObject } from 'node:crypto';
 
 export const MLKEM768X25519_SHA256 = 'mlkem768x25519-sha256';
@@ -46,9 +46,8 @@ interface HybridModule {
   x25519Shared(privateKey: KeyObject, peerPublic: Uint8Array): Buffer;
 }
 
-const require = createRequire(import.meta.url);
-const hybrid = require('ssh2/lib/protocol/mlkem768x25519.js') as HybridModule;
-const constants = require('ssh2/lib/protocol/constants.js') as { mlkem768x25519Supported?: boolean };
+const hybrid = ssh2Mlkem768x25519 as HybridModule;
+const constants = ssh2Constants;
 
 /** C_INIT: ML-KEM-768 encapsulation key (1184 bytes) || X25519 public key (32). */
 export const C_INIT_BYTES = hybrid.C_INIT_BYTES;

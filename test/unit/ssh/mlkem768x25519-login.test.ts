@@ -10,7 +10,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import ssh2 from 'ssh2';
+import { ssh2 } from '../../../src/ssh/ssh2.js'; // the patched ssh2 the server runs
 import type { Connection, ConnectConfig, FileEntry, SFTPWrapper } from 'ssh2';
 import {
   MLKEM768X25519_SHA256,

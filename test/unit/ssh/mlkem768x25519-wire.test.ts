@@ -25,7 +25,7 @@ import {
 } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import ssh2 from 'ssh2';
+import { ssh2 } from '../../../src/ssh/ssh2.js'; // the patched ssh2 the server runs
 import type { Connection } from 'ssh2';
 import type { MlKem768 } from '../../../src/ssh/kex/mlkem768x25519.js';
 import { dajiajiMlKem768 } from './dajiaji-mlkem768.js';
