@@ -26,9 +26,9 @@
  *   - Needs Linux >= 5.8: openat2 is 5.6, utimensat(AT_EMPTY_PATH) is 5.8.
  *
  * THREADING
- *   Everything but probe/openRoot/closeFd/setQuickAck/tcpMinRtt runs as napi_async_work on the libuv thread
- *   pool and returns a Promise. Worker code touches no napi_* API; results are turned into JS
- *   values in the completion callback, on the main thread.
+ *   Everything but probe/openRoot/closeFd/setQuickAck/tcpMinRtt and sdNotify (native/notify.c) runs
+ *   as napi_async_work on the libuv thread pool and returns a Promise. Worker code touches no
+ *   napi_* API; results are turned into JS values in the completion callback, on the main thread.
  *
  * ERRORS
  *   Rejections are Errors with .code (errno name), .errno (positive number) and .syscall. Messages
@@ -1634,6 +1634,8 @@ static napi_value js_copy_range(napi_env env, napi_callback_info info) {
 
 #define EXPORT(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
 
+napi_value js_sd_notify(napi_env env, napi_callback_info info); /* native/notify.c */
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor props[] = {
       EXPORT("probe", js_probe),         EXPORT("openRoot", js_open_root),
@@ -1649,6 +1651,7 @@ NAPI_MODULE_INIT() {
       EXPORT("statvfs", js_statvfs),     EXPORT("fstatvfs", js_fstatvfs),
       EXPORT("opendir", js_opendir),     EXPORT("readdir", js_readdir),
       EXPORT("closedir", js_closedir),   EXPORT("copyRange", js_copy_range),
+      EXPORT("sdNotify", js_sd_notify),
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -84,6 +84,7 @@ interface Addon {
   closeFd(fd: number): void;
   setQuickAck(fd: number): boolean;
   tcpMinRtt(fd: number): number;
+  sdNotify(socketPath: string, message: string): void;
   open(rootFd: number, vpath: string, flags: number, mode: number, prefetch?: number): Promise<OpenResult>;
   stat(rootFd: number, vpath: string, follow: boolean): Promise<NativeStat>;
   mkdir(rootFd: number, vpath: string, mode: number): Promise<void>;
@@ -105,13 +106,16 @@ interface Addon {
   copyRange(fdIn: number, offIn: number, len: number, fdOut: number, offOut: number): Promise<number>;
 }
 
-// src/jail/native.ts and dist/jail/native.js are both two levels below the repo root.
-const ADDON_PATH = fileURLToPath(new URL('../../build/Release/jail.node', import.meta.url));
+// src/jail/native.ts and dist/jail/native.js are both two levels below the package root, where
+// node-gyp-build finds build/Release/jail.node (built here) or prebuilds/<platform>-<arch>/.
+const PACKAGE_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let addon: Addon | undefined;
 let addonError: Error | undefined;
 try {
-  addon = createRequire(import.meta.url)(ADDON_PATH) as Addon;
+  const require = createRequire(import.meta.url);
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+  addon = require(nodeGypBuild.path(PACKAGE_ROOT)) as Addon;
 } catch (e) {
   addonError = e instanceof Error ? e : new Error(String(e));
 }
@@ -119,6 +123,11 @@ try {
 function native(): Addon {
   if (addon === undefined) throw addonError ?? new Error('jail addon not loaded');
   return addon;
+}
+
+/** The installed package's root, where build/Release or prebuilds/ hold the addon. */
+export function packageRoot(): string {
+  return PACKAGE_ROOT;
 }
 
 /** Why the addon could not be loaded, if it could not. */
@@ -152,6 +161,15 @@ export function setQuickAck(fd: number): boolean {
 /** The lowest RTT the kernel has seen on a TCP socket, in microseconds; -1 when it is not one. */
 export function tcpMinRtt(fd: number): number {
   return native().tcpMinRtt(fd);
+}
+
+/**
+ * sd_notify(3): sends `message` as one datagram to the AF_UNIX socket `socketPath` ($NOTIFY_SOCKET:
+ * a path, or '@name' for an abstract socket). Throws an Error with code/errno/syscall on failure.
+ * Lives in this addon (native/notify.c) because Node cannot send unix datagrams.
+ */
+export function sdNotify(socketPath: string, message: string): void {
+  native().sdNotify(socketPath, message);
 }
 
 /**
