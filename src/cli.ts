@@ -14,6 +14,8 @@ import { limitsSchema } from './config/schema.js';
 import { announceReady, isWorker, startPrimary, workerId, workerPeers, type PrimaryHandle } from './cluster.js';
 import { describeHostKey } from './ssh/keys.js';
 import { HOST_KEY_TYPES, hostKeyFile, writeHostKey, type HostKeyType } from './ssh/host-keys.js';
+import { serviceNotifier } from './admin/sd-notify.js';
+import { writePidFile } from './admin/pid-file.js';
 
 const EX_USAGE = 64;
 const EX_CONFIG = 78;
@@ -24,14 +26,18 @@ const HELP = `sftp-chroot — an SFTP server that gives every user a private roo
 and logs every transfer.
 
 Usage:
-  sftp-chroot [--config FILE] [--host H] [--port N]
+  sftp-chroot [--config FILE] [--host H] [--port N] [--pid-file PATH]
                                        start the server (no config: the embedded demo);
-                                       --host/--port override "listen" (port 0 picks a free port)
+                                       --host/--port override "listen" (port 0 picks a free port);
+                                       --pid-file writes the pid once listening, removes it at exit
   sftp-chroot check-config FILE        validate a config (like sshd -t) and exit 0, or 78 listing every problem
   sftp-chroot hash-password            read a password from stdin, print a "passwordHash" value
   sftp-chroot keygen [--type ed25519|ecdsa|rsa] [--out DIR]
                                        write a host key (default keys/ssh_host_<type>_key)
   sftp-chroot schema                   print the config file's JSON Schema (config.schema.json)
+  sftp-chroot test-server [--files DIR] [--user NAME] [--password P] [--port N] [--json]
+                                       run the test double for tests in other languages: JSON on
+                                       stdout, stops on stdin EOF (see test-server --help)
   sftp-chroot --help | --version
 
 Without --config the server runs the embedded default: 127.0.0.1:2222, user "demo" with password
@@ -59,7 +65,8 @@ Config file (JSON; relative paths are relative to the file; see config.example.j
 
 Signals: SIGTERM/SIGINT stop accepting and let transfers finish (shutdownGraceSeconds);
 SIGHUP reloads the config file (a broken one is refused and the old one keeps serving);
-SIGUSR1 reopens log files (logrotate).
+SIGUSR1 reopens log files (logrotate). Under systemd (Type=notify) the daemon reports READY=1 once
+it listens, RELOADING=1 around a reload and STOPPING=1 when it drains.
 
 Exit codes: 0 ok, 1 runtime failure, 64 usage error, 78 configuration error.
 `;
@@ -84,6 +91,7 @@ interface Args {
   out?: string;
   host?: string;
   port?: number;
+  pidFile?: string;
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -103,6 +111,8 @@ export function parseArgs(argv: string[]): Args {
     else if (a.startsWith('--config=')) args.config = a.slice(9);
     else if (a === '--type' || a === '-t') args.type = value();
     else if (a === '--host') args.host = value();
+    else if (a === '--pid-file') args.pidFile = resolve(value());
+    else if (a.startsWith('--pid-file=')) args.pidFile = resolve(a.slice(11));
     else if (a === '--port' || a === '-p') {
       const v = value();
       const n = Number(v);
@@ -194,6 +204,27 @@ function slowWarning(): string {
     : "\n  WARNING: ssh2's native crypto binding is missing: about half the throughput at twice the CPU.\n  Rebuild it with a C compiler, make and python3 installed: npm rebuild ssh2\n\n";
 }
 
+/** systemd's notify socket; a worker never speaks to it (NotifyAccess=main). */
+const notifier = serviceNotifier({
+  env: isWorker() ? {} : process.env,
+  onError: (e) => process.stderr.write(`sftp-chroot: sd_notify: ${e.message}\n`),
+});
+
+/**
+ * Once every listener is up and the signal handlers are in place (a reader of the pid file or
+ * systemd may signal at once): the pid file, then READY=1.
+ */
+function announceListening(args: Args, status: string): void {
+  if (args.pidFile !== undefined) {
+    try {
+      writePidFile(args.pidFile);
+    } catch (e) {
+      fail(`cannot write the pid file: ${(e as Error).message}`, 1);
+    }
+  }
+  notifier.ready(status);
+}
+
 function startFailure(e: unknown, config: ServerConfig): never {
   const err = e as NodeJS.ErrnoException;
   if (err.code === 'EADDRINUSE') fail(`cannot listen on ${config.listen.host}:${config.listen.port}: address already in use`, 1);
@@ -210,10 +241,12 @@ async function servePrimary(args: Args, config: ServerConfig): Promise<void> {
     startFailure(e, config);
   }
   process.stderr.write(readyLines(args, config, primary.port, primary.adminPort, primary.hostKeys));
+  const status = `listening on ${config.listen.host}:${primary.port} (${config.workers} workers)`;
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return primary.signal('SIGKILL');
     stopping = true;
+    notifier.stopping(`${signal}: draining`);
     process.stderr.write(`sftp-chroot: ${signal}: no new connections; waiting up to ${config.shutdownGraceSeconds}s for transfers\n`);
     primary.signal('SIGTERM');
     void primary.stopped().then(() => process.exit(0));
@@ -222,14 +255,18 @@ async function servePrimary(args: Args, config: ServerConfig): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGUSR1', () => primary.signal('SIGUSR1'));
   process.on('SIGHUP', () => {
+    notifier.reloading();
     try {
       load(args.config);
       primary.signal('SIGHUP');
+      notifier.ready(`${status}; configuration reloaded`);
     } catch (e) {
       const msg = e instanceof ConfigError ? e.message : (e as Error).message;
       process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
+      notifier.ready(`${status}; reload refused, running the previous config`);
     }
   });
+  announceListening(args, status);
 }
 
 async function serve(args: Args): Promise<void> {
@@ -247,6 +284,7 @@ async function serve(args: Args): Promise<void> {
   server.audit.emit({ event: 'server.start', message: `listening on ${host}:${port}`, host, port, users: config.users.length });
   if (worker) announceReady(port);
   else process.stderr.write(readyLines(args, config, port, server.adminPort, server.hostKeys));
+  const status = `listening on ${host}:${port}`;
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -256,6 +294,7 @@ async function serve(args: Args): Promise<void> {
       return;
     }
     stopping = true;
+    notifier.stopping(`${signal}: draining`);
     if (!worker) process.stderr.write(`sftp-chroot: ${signal}: no new connections; waiting up to ${config.shutdownGraceSeconds}s for transfers\n`);
     void server.close({ graceMs: server.config.shutdownGraceSeconds * 1000 }).then(() => process.exit(0), () => process.exit(1));
   };
@@ -264,18 +303,32 @@ async function serve(args: Args): Promise<void> {
   process.on('SIGINT', () => (worker ? undefined : stop('SIGINT')));
   process.on('SIGUSR1', () => server.audit.reopen());
   process.on('SIGHUP', () => {
+    notifier.reloading();
     try {
       const next = load(args.config);
-      void server.reload(next).catch((e: Error) => server.audit.emit({ event: 'server.warning', message: `reload failed: ${e.message}` }));
+      void server.reload(next).then(
+        () => notifier.ready(`${status}; configuration reloaded`),
+        (e: Error) => {
+          server.audit.emit({ event: 'server.warning', message: `reload failed: ${e.message}` });
+          notifier.ready(`${status}; reload failed, running the previous config`);
+        },
+      );
     } catch (e) {
       const msg = e instanceof ConfigError ? e.message : (e as Error).message;
       server.audit.emit({ event: 'server.warning', message: `reload refused, keeping the running config: ${msg}` });
       if (!worker) process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
+      notifier.ready(`${status}; reload refused, running the previous config`);
     }
   });
+  if (!worker) announceListening(args, status);
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'test-server') {
+    // Loaded only here: the daemon never pays for the test double.
+    const { runTestServer } = await import('./cli/test-server.js');
+    process.exit(await runTestServer(process.argv.slice(3)));
+  }
   const args = parseArgs(process.argv.slice(2));
   switch (args.command) {
     case 'help':
