@@ -1,31 +1,37 @@
 /**
- * The test double: the production server, started in-process on 127.0.0.1:0 with a temporary root
- * and generated host keys (ed25519 and ecdsa-sha2-nistp256, so clients without ed25519 such as
- * JSch 0.1.5x can verify one), observable through its audit events. Nothing here is module-global:
- * every instance owns its directory, keys, users and events.
+ * The test double: the production server, started in-process on 127.0.0.1 (port 0 unless asked)
+ * with a temporary root and generated host keys (ed25519 and ecdsa-sha2-nistp256, so clients
+ * without ed25519 such as JSch 0.1.5x can verify one), observable through its audit events. Every
+ * instance owns its directory, keys, users and events; the one module-level thing is the list of
+ * temporary roots an 'exit' listener removes if their tests never closed them (testing/roots.ts).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
-import { dirname, join, posix } from 'node:path';
+import { mkdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { dir as tmpDir } from 'tmp-promise';
-import ssh2 from 'ssh2';
+import { ssh2 } from './ssh/ssh2.js';
 import { startServer, auditFromConfig, type RunningServer } from './server.js';
 import { validateConfig } from './config/load.js';
 import type { ConfigInput } from './config/schema.js';
-import { EventLog } from './audit/memory-sink.js';
+import { EventLog, DEFAULT_WAIT_FOR_TIMEOUT_MS } from './audit/memory-sink.js';
 import { describeHostKey, parseAuthorizedKey } from './ssh/keys.js';
 import type { HostKey } from './ssh/host-keys.js';
-import { RootFiles } from './testing/files.js';
+import { RootFiles, closedError } from './testing/files.js';
+import { checkFixtures, writeFixtures, type FixtureTree } from './testing/fixtures.js';
+import { temporaryRoot } from './testing/roots.js';
 import { FaultInjector, type FaultOptions, type FaultOp, type Faults } from './testing/faults.js';
 import type { StatusName } from './errors.js';
 
-export type FixtureTree = Record<string, string | Buffer | null>;
+export type { FixtureTree, FixtureValue } from './testing/fixtures.js';
+export type { AuditRecordOf, WaitForOptions } from './audit/memory-sink.js';
+export { DEFAULT_WAIT_FOR_TIMEOUT_MS };
 
 export interface TestUserOptions {
   username?: string;
   password?: string;
-  /** Fixture files for this user's root: "dir/" or a null value makes a directory. */
+  /**
+   * Fixture files for this user's root, by path inside it: a string or Buffer is a file's content;
+   * a key ending in "/" or a null value makes a directory. A key that would leave the root
+   * ("../x", "a/../../x") or any other value is an error naming the key.
+   */
   files?: FixtureTree;
   /** Use an existing directory instead of a temporary one. */
   root?: string;
@@ -41,6 +47,10 @@ export interface TestServerOptions extends TestUserOptions {
   users?: TestUserOptions[];
   /** Any other server option (limits, log, …), as in a config file. */
   config?: Omit<ConfigInput, 'users' | 'listen'>;
+  /** Port to listen on, on 127.0.0.1 (default 0: a free port, which `port` then tells). */
+  port?: number;
+  /** Default timeout of `events.waitFor` for this instance (default DEFAULT_WAIT_FOR_TIMEOUT_MS, 1500). */
+  waitForTimeoutMs?: number;
 }
 
 export interface TestUser {
@@ -89,6 +99,11 @@ export interface TestServer extends TestUser, AsyncDisposable {
   /** This instance's audit events: an array (`all`), an async iterable, and waitFor(). */
   readonly events: EventLog;
   readonly faults: Faults;
+  /**
+   * Helpers by virtual path, through the jail. Errors name the virtual path and code
+   * ("ENOENT: no such file or directory, readFile '/missing.txt'"); after close() every helper
+   * fails with "test server closed".
+   */
   readFile(path: string, user?: string): Promise<Buffer>;
   writeFile(path: string, data: string | Buffer, user?: string): Promise<void>;
   exists(path: string, user?: string): Promise<boolean>;
@@ -97,27 +112,6 @@ export interface TestServer extends TestUser, AsyncDisposable {
   failNext(op: FaultOp, status: StatusName, opts?: FaultOptions): void;
   readonly server: RunningServer;
   close(): Promise<void>;
-}
-
-function removeDeep(path: string): Promise<void> {
-  return new Promise((resolve) => execFile('rm', ['-rf', '--one-file-system', path], () => resolve()));
-}
-
-/** Maps a virtual path onto the root lexically (fixtures are the test author's own, not hostile). */
-function hostPath(root: string, vpath: string): string {
-  return join(root, posix.normalize('/' + vpath));
-}
-
-async function writeTree(root: string, files: FixtureTree): Promise<void> {
-  for (const [name, content] of Object.entries(files)) {
-    const p = hostPath(root, name);
-    if (content === null || name.endsWith('/')) {
-      await mkdir(p, { recursive: true });
-      continue;
-    }
-    await mkdir(dirname(p), { recursive: true });
-    await writeFile(p, content);
-  }
 }
 
 /** A fresh host key of one type, as the server takes it and as clients are told it. */
@@ -145,19 +139,46 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   }
 }
 
+/** Checks what can be checked before anything is created: a mistake leaves nothing behind. */
+function checkOptions(opts: TestServerOptions, userOpts: readonly TestUserOptions[]): void {
+  const port = opts.port;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new TypeError(`port must be an integer from 0 to 65535 (0: any free port), got ${String(port)}`);
+  }
+  for (const [i, u] of userOpts.entries()) {
+    if (u.files !== undefined) checkFixtures(u.files, opts.users?.length ? `users[${i}].files` : 'files');
+  }
+}
+
+/** The listener's failure, naming the port the test asked for. */
+function listenError(e: unknown, port: number): unknown {
+  const { code, syscall } = e as { code?: unknown; syscall?: unknown };
+  if (syscall !== 'listen') return e;
+  if (code === 'EADDRINUSE') return Object.assign(new Error(`port ${port} on 127.0.0.1 is already in use (EADDRINUSE); leave port out (or 0) for a free one`, { cause: e }), { code });
+  if (code === 'EACCES') return Object.assign(new Error(`port ${port} on 127.0.0.1 needs privileges this process lacks (EACCES); leave port out (or 0) for a free one`, { cause: e }), { code });
+  return e;
+}
+
 async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[]): Promise<TestServer> {
   const userOpts = opts.users?.length ? opts.users : [opts];
+  checkOptions(opts, userOpts);
+  const events = new EventLog({ waitForTimeoutMs: opts.waitForTimeoutMs });
   const users: TestUser[] = [];
+  const files = new Map<string, RootFiles>();
   for (const [i, u] of userOpts.entries()) {
     let root = u.root;
     if (!root) {
-      const t = await tmpDir({ unsafeCleanup: true, prefix: 'sftp-chroot-test-' });
-      const path = t.path;
-      // Node's recursive rm gives up on trees deeper than PATH_MAX (a client can make one); rm(1) walks with *at calls.
-      cleanups.push(() => t.cleanup().catch(() => removeDeep(path)));
+      const t = await temporaryRoot();
+      cleanups.push(() => t.remove());
       root = t.path;
+    } else {
+      // The helpers open it now (the server would have made it anyway).
+      await mkdir(root, { recursive: true });
     }
-    if (u.files) await writeTree(root, u.files);
+    const helpers = new RootFiles(root);
+    // Closed before the roots are removed (cleanups run in order).
+    cleanups.unshift(() => helpers.close());
+    if (u.files) await writeFixtures(helpers, u.files as FixtureTree);
     const pair = ssh2.utils.generateKeyPairSync('ed25519');
     users.push({
       username: u.username ?? (i === 0 ? 'tester' : `tester${i + 1}`),
@@ -166,6 +187,8 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
       publicKey: pair.public,
       root,
     });
+    if (files.has(users[i]!.username)) throw new TypeError(`two users are named "${users[i]!.username}"`);
+    files.set(users[i]!.username, helpers);
   }
   const hostKeys = [generatedHostKey('ed25519'), generatedHostKey('ecdsa')];
 
@@ -176,7 +199,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
       // Tests fail logins on purpose from one address: no penalties unless a test asks for them.
       limits: { ...opts.config?.limits, penalty: { enabled: false, ...opts.config?.limits?.penalty } },
       log: { level: 'info', ...opts.config?.log },
-      listen: { host: '127.0.0.1', port: 0 },
+      listen: { host: '127.0.0.1', port: opts.port ?? 0 },
       users: users.map((u, i) => {
         const o = userOpts[i]!;
         return {
@@ -192,27 +215,39 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
     },
     { baseDir: process.cwd() },
   );
-  const events = new EventLog();
   // Files named in config.log (file, xferlog, authLog) are written as in production; never stdout.
   const audit = auditFromConfig(config, { stdout: false });
   audit.addSink(events);
+  cleanups.unshift(() => audit.close());
   const faults = new FaultInjector();
-  const server = await startServer({ ...config, warnings: [] }, { hostKeys: hostKeys.map((k) => k.key), audit, wrapFileSystem: (fs) => faults.wrap(fs) });
+  const server = await startServer({ ...config, warnings: [] }, { hostKeys: hostKeys.map((k) => k.key), audit, wrapFileSystem: (fs) => faults.wrap(fs) }).catch(
+    (e: unknown) => {
+      throw listenError(e, config.listen.port);
+    },
+  );
 
   const main = users[0]!;
-  const files = new Map(users.map((u) => [u.username, new RootFiles(u.root)]));
-  const filesOf = (user?: string): RootFiles => {
+  let closed: Promise<void> | undefined;
+  /** A helper's files, or why it cannot have them (closed, unknown user). */
+  const filesOf = (helper: string, user?: string): RootFiles => {
+    if (closed) throw closedError(helper);
     const f = files.get(user ?? main.username);
     if (!f) throw new TypeError(`no user "${user}" on this test server (have: ${[...files.keys()].join(', ')})`);
     return f;
   };
-  let closed: Promise<void> | undefined;
+  /** A promise-returning helper rejects rather than throws. */
+  const later = <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return fn();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  };
   const close = () =>
     (closed ??= (async () => {
       await server.close();
-      await audit.close();
-      await events.close();
-      for (const f of files.values()) await f.close();
+      // Before audit.close() closes every sink: pending waitFor calls learn why.
+      await events.close('test server closed');
       for (const c of cleanups) await c().catch(() => undefined);
     })());
 
@@ -235,11 +270,14 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
     events,
     faults: faults.faults,
     server,
-    readFile: (p, user) => filesOf(user).readFile(p),
-    writeFile: (p, data, user) => filesOf(user).writeFile(p, data),
-    exists: (p, user) => filesOf(user).exists(p),
-    tree: (user) => filesOf(user).tree(),
-    failNext: (op, status, o) => faults.failNext(op, status, o),
+    readFile: (p, user) => later(() => filesOf('readFile', user).readFile(p)),
+    writeFile: (p, data, user) => later(() => filesOf('writeFile', user).writeFile(p, data)),
+    exists: (p, user) => later(() => filesOf('exists', user).exists(p)),
+    tree: (user) => later(() => filesOf('tree', user).tree()),
+    failNext: (op, status, o) => {
+      if (closed) throw closedError('failNext');
+      faults.failNext(op, status, o);
+    },
     close,
     [Symbol.asyncDispose]: close,
   };

@@ -19,11 +19,11 @@ import { once } from 'node:events';
 import { promisify } from 'node:util';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import ssh2 from 'ssh2';
+import { ssh2 } from '../../src/ssh/ssh2.js'; // the patched ssh2 the server runs
 import SftpClient from 'ssh2-sftp-client';
 import type { SFTPWrapper } from 'ssh2';
 import { startTestServer, type TestServer, type TestServerOptions } from '../../src/testing.js';
-import type { AuditRecord } from '../../src/audit/events.js';
+import { liveRootCount } from '../../src/testing/roots.js';
 import type { StatusName } from '../../src/errors.js';
 import type { FaultOp } from '../../src/testing/faults.js';
 import { sftpBatch, type RunResult } from '../helpers/openssh.js';
@@ -33,8 +33,7 @@ const MiB = 1024 * 1024;
 const big = randomBytes(MiB);
 const fixture = { 'in/a.csv': 'x,y\n', 'big.bin': big };
 
-type Transfer = Extract<AuditRecord, { event: 'transfer' }>;
-const transfer = (s: TestServer, path: string) => s.events.waitFor((e) => e.event === 'transfer' && e.path === path) as Promise<Transfer>;
+const transfer = (s: TestServer, path: string) => s.events.waitFor('transfer', (e) => e.path === path);
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -557,6 +556,78 @@ describe('the returned object', () => {
     expect(s.server.config.users.map((u) => u.root)).toEqual([s.root]);
     // The helpers map paths lexically: ../ never leaves the root.
     expect(String(await s.readFile('/slash/../../etc/passwd'))).toBe('the jail\'s own passwd\n');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** A port nothing listens on right now (the kernel's pick, released). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as net.AddressInfo;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Settles within this turn of the event loop, or is still pending (no clocks involved). */
+async function settledNow(p: Promise<unknown>): Promise<'resolved' | 'rejected' | 'pending'> {
+  let state: 'resolved' | 'rejected' | 'pending' = 'pending';
+  p.then(() => (state = 'resolved'), () => (state = 'rejected'));
+  await new Promise((r) => setImmediate(r));
+  return state;
+}
+
+describe('lifecycle and options', () => {
+  it('port: a fixed port is the one listened on, and a busy one is an error naming it that leaves nothing behind', async () => {
+    const port = await freePort();
+    await using s = await start({ port, files: fixture });
+    expect([s.port, s.connectOptions.port, s.url]).toEqual([port, port, `sftp://tester@127.0.0.1:${port}`]);
+    expect(s.knownHosts).toContain(`[127.0.0.1]:${port} ssh-ed25519 `);
+    expect(String(await withClient(s, (c) => c.get('/in/a.csv')))).toBe('x,y\n');
+
+    const roots = liveRootCount();
+    const err = await rejection(start({ port, files: fixture }));
+    expect(err.message).toBe(`port ${port} on 127.0.0.1 is already in use (EADDRINUSE); leave port out (or 0) for a free one`);
+    expect(err.code).toBe('EADDRINUSE');
+    expect(liveRootCount()).toBe(roots);
+  });
+
+  it('port: anything but an integer from 0 to 65535 is a TypeError naming the option', async () => {
+    for (const port of [-1, 65536, 1.5, Number.NaN]) {
+      await expect(start({ port })).rejects.toThrow(new TypeError(`port must be an integer from 0 to 65535 (0: any free port), got ${port}`));
+    }
+  });
+
+  it('waitForTimeoutMs sets the instance default; a per-call timeout still wins', async () => {
+    await using s = await start({ waitForTimeoutMs: 50 });
+    await expect(s.events.waitFor('rename')).rejects.toThrow(/^no "rename" event within 50 ms; saw: /);
+    await expect(s.events.waitFor('rename', { timeout: 10 })).rejects.toThrow(/^no "rename" event within 10 ms; saw: /);
+  });
+
+  it('waitFor pending when the server closes rejects as soon as close() ends, saying what it saw', async () => {
+    const s = await start({ files: fixture });
+    await withClient(s, (c) => c.get('/in/a.csv'));
+    const waiting = s.events.waitFor('rename', { timeout: 60_000 });
+    waiting.catch(() => undefined); // checked below, after the next turn
+    await s.close();
+    expect(await settledNow(waiting)).toBe('rejected');
+    await expect(waiting).rejects.toThrow(/^test server closed; saw: .*auth\.success.*transfer \/in\/a\.csv.*session\.close/);
+    const late = s.events.waitFor('rename', { timeout: 60_000 });
+    expect(await settledNow(late)).toBe('rejected');
+    await expect(late).rejects.toThrow(/^test server closed; saw: /);
+  });
+
+  it('events of the shutdown itself still reach a pending waitFor (a session ended by close)', async () => {
+    const s = await start({ files: fixture });
+    const c = await connect(s);
+    try {
+      const ended = s.events.waitFor('session.close', { timeout: 60_000 });
+      await s.close();
+      expect(await ended).toMatchObject({ event: 'session.close', user: s.username });
+    } finally {
+      await c.end().catch(() => undefined);
+    }
   });
 });
 
