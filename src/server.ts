@@ -21,7 +21,7 @@ import { Metrics } from './admin/metrics.js';
 import { AggregatorRegistry } from 'prom-client';
 import { startAdmin } from './admin/http.js';
 import * as native from './jail/native.js';
-import type { FileSystem } from './sftp/handler.js';
+import type { FileSystem } from './fs/file-system.js';
 import { ConfigError } from './errors.js';
 import { readProxyHeader } from './ssh/proxy-protocol.js';
 import { tuneSocket } from './ssh/socket-tuning.js';

@@ -14,7 +14,7 @@
 import { constants as C, fstat as fsFstat, fsync as fsFsync, close as fsClose, type Stats } from 'node:fs';
 import * as native from './native.js';
 import { FileIo } from './file-io.js';
-import { writesFile, type DirEntry, type DirReader, type FileStat, type FileSystem, type OpenFile, type OpenFlags, type SetAttrs, type VfsStat } from '../sftp/handler.js';
+import { writesFile, type DirEntry, type DirReader, type FileStat, type FileSystem, type OpenFile, type OpenFlags, type SetAttrs, type VfsStat } from '../fs/file-system.js';
 
 function errnoError(code: string, syscall: string): Error {
   return Object.assign(new Error(`${code}: ${syscall}`), { code, syscall });

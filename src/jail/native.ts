@@ -16,7 +16,7 @@
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { VfsStat } from '../sftp/handler.js';
+import type { VfsStat } from '../fs/file-system.js';
 
 /** File metadata as fstat reports it; times are whole seconds since the epoch. */
 export interface NativeStat {

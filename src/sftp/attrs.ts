@@ -1,6 +1,6 @@
 /** Attribute conversions: stats → SFTP ATTRS, `ls -l` longnames, and the wire reader for extensions. */
 import { decodeName } from './names.js';
-import type { FileStat, SetAttrs } from './handler.js';
+import type { FileStat, SetAttrs } from '../fs/file-system.js';
 import { SftpStatusError } from '../errors.js';
 
 /** The SFTP v3 ATTRS fields: the part of a stat that goes on the wire. */

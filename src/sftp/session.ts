@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import type { SFTPWrapper } from 'ssh2';
-import { writesFile, type FileSystem, type OpenFile, type DirReader, type DirEntry, type OpenFlags, type FileStat } from './handler.js';
+import { writesFile, type FileSystem, type OpenFile, type DirReader, type DirEntry, type OpenFlags, type FileStat } from '../fs/file-system.js';
 import { statusOf, STATUS_MESSAGES } from './status.js';
 import { fromClient, longname, toWire, WireReader, WireWriter, type WireAttrs } from './attrs.js';
 import { Policy, changesFiles } from './policy.js';

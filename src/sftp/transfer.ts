@@ -1,6 +1,6 @@
 /** Accounting for one open file handle: what became the `transfer` audit record when it closes. */
 import { createHash, type Hash } from 'node:crypto';
-import type { OpenFlags } from './handler.js';
+import type { OpenFlags } from '../fs/file-system.js';
 import type { Transfer, TransferStatus } from '../audit/events.js';
 
 export function flagsString(f: OpenFlags): string {

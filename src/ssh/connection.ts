@@ -12,7 +12,7 @@ import type { Authenticator } from './auth.js';
 import { refuseConnectionRequests, refuseSessionRequests } from './policy.js';
 import { SftpSession, SERVER_EXTENSIONS } from '../sftp/session.js';
 import { Policy } from '../sftp/policy.js';
-import type { FileSystem } from '../sftp/handler.js';
+import type { FileSystem } from '../fs/file-system.js';
 import { paceClientWindow, readIntoSharedBuffer } from './socket-tuning.js';
 
 /** What this module reads of ssh2's internal Protocol object. */

@@ -3,7 +3,7 @@
  * real one (statusOf → SFTP status), so tests see exactly what a real server would send.
  */
 import { posix } from 'node:path';
-import type { DirReader, FileSystem, OpenFile, FileStat, SetAttrs, VfsStat, OpenFlags, DirEntry } from '../sftp/handler.js';
+import type { DirReader, FileSystem, OpenFile, FileStat, SetAttrs, VfsStat, OpenFlags, DirEntry } from '../fs/file-system.js';
 import { ConnectionDrop, SftpStatusError, STATUS, type StatusName } from '../errors.js';
 
 export const FAULT_OPS = [

@@ -4,7 +4,7 @@ import type { SFTPWrapper } from 'ssh2';
 import { SftpSession } from '../../src/sftp/session.js';
 import { Policy } from '../../src/sftp/policy.js';
 import { Audit } from '../../src/audit/events.js';
-import type { FileSystem, OpenFile, FileStat } from '../../src/sftp/handler.js';
+import type { FileSystem, OpenFile, FileStat } from '../../src/fs/file-system.js';
 
 const stat: FileStat = { mode: 0o100644, uid: 0, gid: 0, size: 10, atime: 0, mtime: 0, nlink: 1 };
 

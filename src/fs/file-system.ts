@@ -1,6 +1,7 @@
 /**
- * The seam between the protocol (sftp/) and the files (jail/). sftp/ calls these methods with
- * absolute virtual paths and never touches `fs`; implementations never see an ssh2 type.
+ * The seam between the protocol (sftp/) and the files (jail/), below both: sftp/ calls these
+ * methods with absolute virtual paths and never touches `fs`; implementations (jail/) never see an
+ * ssh2 type.
  * A test double wraps an implementation here to inject faults, so injected errors take the
  * same path to the client as real ones.
  */
