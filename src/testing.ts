@@ -182,7 +182,8 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
     const pair = ssh2.utils.generateKeyPairSync('ed25519');
     users.push({
       username: u.username ?? (i === 0 ? 'tester' : `tester${i + 1}`),
-      password: u.password ?? randomBytes(12).toString('base64url'),
+      // Starts with a letter: a leading "-" would read as an option on many command lines.
+      password: u.password ?? `p${randomBytes(12).toString('base64url')}`,
       privateKey: pair.private,
       publicKey: pair.public,
       root,

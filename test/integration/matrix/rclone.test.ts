@@ -26,7 +26,7 @@ let obscured: string;
 
 beforeAll(async () => {
   env = { ...process.env, HOME: await m.tempDir('rclone-home') };
-  obscured = (await run('rclone', ['obscure', m.t.password], { env })).stdout.toString().trim();
+  obscured = (await run('rclone', ['obscure', '--', m.t.password], { env })).stdout.toString().trim();
 });
 
 /** The remote for a cell; `path` is appended (`:sftp,…:/w/m`). */

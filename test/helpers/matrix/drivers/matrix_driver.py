@@ -30,7 +30,11 @@ def parse_args():
     p.add_argument('--port', type=int, required=True)
     p.add_argument('--key')
     p.add_argument('--ops', default='')
-    a = p.parse_args()
+    # "--opt value" pairs joined as "--opt=value": a value may start with "-" (the test double's
+    # random passwords do), which argparse would take for an option.
+    argv = sys.argv[1:]
+    joined = [f'{argv[i]}={argv[i + 1]}' for i in range(0, len(argv) - 1, 2)]
+    a = p.parse_args(joined)
     a.ops = [o for o in a.ops.split(',') if o]
     return a
 
