@@ -38,7 +38,8 @@ describe('protocol fuzzer', () => {
           if (LONG && p.batches % 200 === 0) console.log(`fuzz: ${p.packets} packets, ${(p.elapsedMs / 1000).toFixed(0)} s, RSS ${p.rssMiB.toFixed(0)} MiB, ${p.channelResets} resets, ${p.bystanderOps} bystander ops`);
         },
       });
-      console.log(formatFigures(figures));
+      // The figures table: for long runs (npm run fuzz) or when asked (TEST_STATS=1).
+      if (LONG || process.env['TEST_STATS']) console.log(formatFigures(figures));
 
       expect(figures.crashes, 'uncaught exceptions / unhandled rejections').toEqual([]);
       expect(figures.escapes, 'changes outside the root, secrets or host paths in replies').toEqual([]);

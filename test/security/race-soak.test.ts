@@ -32,6 +32,8 @@ const SOAK_SECONDS = Number(process.env.SOAK_SECONDS ?? 6) || 6;
 const SWAP_MS = Math.round((SOAK_SECONDS * 1000 * 2) / 3);
 const DEEP_MS = Math.round((SOAK_SECONDS * 1000) / 3);
 const TIMEOUT = SOAK_SECONDS * 1000 + 30_000;
+/** Print the figures: for a soak run (npm run soak) or when asked (TEST_STATS=1). */
+const STATS = process.env.SOAK_SECONDS !== undefined || process.env.TEST_STATS !== undefined;
 /** Floors that prove a soak did work (500 swap-soak operations at the default 6 s). */
 const MIN_SWAP_OPS = Math.round((SWAP_MS / 1000) * 125);
 const MIN_DEEP_OPS = Math.round((DEEP_MS / 1000) * 50);
@@ -292,7 +294,8 @@ describe('race soak', () => {
       const escapes = replyLeaks + changed.length + copies.length + reads.other.length + (secretIntact ? 0 : 1);
       const ops = total(vt);
       const createdViaLink = readdirSync(join(root, 'outside')).filter((n) => /^(new|m|hl)-/.test(n)).length;
-      console.log(
+      // Figures only for a soak run (npm run soak) or when asked (TEST_STATS=1).
+      if (STATS) console.log(
         `race soak (swap d ↔ symlink, ${SWAP_MS} ms): victim ops ${ops} [${brief(vt)}], reads through d ${reads.viaDir} / through a swapped-in link ${reads.viaLink}, entries created through a link ${createdViaLink}, attacker renames ${renames}, symlinks re-created ${symlinks}, escapes ${escapes} (reply leaks ${replyLeaks}, outside changes ${changed.length}, secret copies in root ${copies.length}, foreign reads ${reads.other.length})`,
       );
       expect(changed, 'nothing outside the root changed, was read or was listed').toEqual([]);
@@ -395,7 +398,8 @@ describe('race soak', () => {
       const copies = secretCopiesIn(root, secretIno);
       const escapes = replyLeaks + changed.length + copies.length + wrongData;
       const ops = total(t);
-      console.log(
+      // Figures only for a soak run (npm run soak) or when asked (TEST_STATS=1).
+      if (STATS) console.log(
         `race soak (deep '..' while <root>/a moves out, ${DEEP_MS} ms): ops ${ops} [${brief(t)}], host renames ${moved || '?'}, escapes ${escapes} (reply leaks ${replyLeaks}, outside changes ${changed.length}, secret copies ${copies.length}, wrong data ${wrongData})`,
       );
       expect(changed, 'nothing outside the root changed, was read or was listed').toEqual([]);
