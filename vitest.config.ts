@@ -6,7 +6,8 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
-    // Two cores: integration files spawn real clients; keep parallelism modest.
+    // Three files at a time on the 2-core CI box: most integration files wait on real clients and
+    // sockets, so a third worker shortens the run; more starve the clients of CPU.
     maxWorkers: 3,
   },
 });
