@@ -31,7 +31,7 @@ export const hookSchema = z
     events: z.array(z.enum(HOOK_EVENTS)).min(1).describe('Which events notify'),
     users: z.array(z.string()).optional().describe('Only these users (default: all)'),
     groups: z.array(z.string()).optional().describe('Only users of these groups (default: all)'),
-    paths: z.array(z.string()).optional().describe('Only paths matching one of these globs ("/in/**", "*.csv"; * within a name, ** across folders)'),
+    paths: z.array(z.string()).optional().describe('Only paths matching one of these globs ("/in/**", "*.csv"; * within a name, ** across folders); events without a path (logins) are not filtered by it'),
     command: commandTarget.optional(),
     http: httpTarget.optional(),
     maxBacklog: z.number().int().positive().default(10_000).describe('Undelivered notifications kept at most; beyond it new ones are refused and logged'),

@@ -46,9 +46,18 @@ export function commandDeliver(t: NonNullable<HookConfig['command']>, hook: stri
     new Promise<void>((resolve, reject) => {
       // A minimal environment: the command sees the notification, not the server's secrets.
       const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LANG: 'C.UTF-8', ...environmentOf(n, hook) };
-      const child = spawn(t.argv[0]!, t.argv.slice(1), { env, stdio: ['pipe', 'ignore', 'pipe'] });
+      // In a process group of its own, so the timeout kills what it started too: a shell's `sleep`,
+      // a script's `curl` would otherwise live on holding stderr, and the delivery (and its slot)
+      // would wait for them however long they take.
+      const child = spawn(t.argv[0]!, t.argv.slice(1), { env, stdio: ['pipe', 'ignore', 'pipe'], detached: true });
       let stderr = '';
-      const timer = setTimeout(() => child.kill('SIGKILL'), t.timeoutSeconds * 1000);
+      const timer = setTimeout(() => {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          child.kill('SIGKILL');
+        }
+      }, t.timeoutSeconds * 1000);
       child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-300)));
       child.stdin.on('error', () => undefined); // a command that does not read its stdin
       child.on('error', (e) => {

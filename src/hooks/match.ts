@@ -66,7 +66,9 @@ export function hookFilter(h: HookConfig, groupOf: (user: string) => string | un
         const g = user === undefined ? undefined : groupOf(user);
         if (g === undefined || !groups.has(g)) return false;
       }
-      return !globs || pathsOf(r).some((p) => globs.some((g) => g.test(p)));
+      // Events without a path (logins) are not filtered by paths.
+      const paths = pathsOf(r);
+      return !globs || paths.length === 0 || paths.some((p) => globs.some((g) => g.test(p)));
     },
   };
 }

@@ -104,7 +104,8 @@ export class HookRunner {
       this.#queue.splice(i, 1);
       this.#attempt(p);
     }
-    const next = Math.min(...this.#queue.map((p) => p.due));
+    let next = Infinity;
+    for (const p of this.#queue) next = Math.min(next, p.due);
     if (Number.isFinite(next) && this.#running < this.#concurrency) {
       this.#timer = setTimeout(() => this.#pump(), Math.max(0, next - now));
       this.#timer.unref();

@@ -36,7 +36,10 @@ export class HooksSink implements AuditSink {
     await Promise.all(this.runners.map((r) => r.start()));
   }
 
+  #closed = false;
+
   write(r: AuditRecord): void {
+    if (this.#closed) return;
     const event = hookEventOf(r);
     if (event === undefined) return;
     this.runners.forEach((runner, i) => {
@@ -47,6 +50,7 @@ export class HooksSink implements AuditSink {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.all([...this.#storing]);
     for (const r of this.runners) r.close();
   }

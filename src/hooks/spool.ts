@@ -27,8 +27,12 @@ const SUFFIX = '.json';
 export class Spool {
   readonly #dir: string;
   readonly #maxItems: number;
-  /** File name → notification, oldest first (names sort by acceptance time). */
+  /** File name → notification, oldest first (names sort by acceptance time, then sequence). */
   readonly #items = new Map<string, Notification>();
+  /** add() calls under way: they hold a place, so a burst of them cannot overshoot maxItems. */
+  #adding = 0;
+  /** Orders, across a restart, notifications accepted within the same millisecond. */
+  #seq = 0;
 
   constructor(dir: string, maxItems: number) {
     this.#dir = dir;
@@ -62,23 +66,28 @@ export class Spool {
 
   /** Stores `n` durably; false when the spool is full. Rejects if the disk refuses the write. */
   async add(n: Notification): Promise<boolean> {
-    if (this.#items.size >= this.#maxItems) return false;
-    const name = `${String(n.acceptedAt).padStart(15, '0')}-${n.id}${SUFFIX}`;
-    const tmp = join(this.#dir, `${TMP}${name}`);
-    const fh = await open(tmp, 'wx', 0o600);
+    if (this.#items.size + this.#adding >= this.#maxItems) return false;
+    this.#adding++;
     try {
-      await fh.writeFile(JSON.stringify(n));
-      await fh.sync();
+      const name = `${String(n.acceptedAt).padStart(15, '0')}-${String(this.#seq++).padStart(16, '0')}-${n.id}${SUFFIX}`;
+      const tmp = join(this.#dir, `${TMP}${name}`);
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify(n));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, join(this.#dir, name)).catch(async (e: unknown) => {
+        await rm(tmp, { force: true });
+        throw e;
+      });
+      await syncDir(this.#dir);
+      this.#items.set(name, n);
+      return true;
     } finally {
-      await fh.close();
+      this.#adding--;
     }
-    await rename(tmp, join(this.#dir, name)).catch(async (e: unknown) => {
-      await rm(tmp, { force: true });
-      throw e;
-    });
-    await syncDir(this.#dir);
-    this.#items.set(name, n);
-    return true;
   }
 
   /** Forgets a delivered notification (its file goes). */
