@@ -1,7 +1,6 @@
 /*
- * notify.c: sd_notify(3) for sftp-chroot: one datagram to the service manager's socket.
- *
- * Registered in jail.c's init as "sdNotify".
+ * notify.c: sd_notify(3) for sftp-chroot: one datagram to the service manager's socket
+ * (src/net/native.ts). In the addon because Node cannot send unix datagrams.
  *
  * sdNotify(socketPath, message) sends `message` ("READY=1\nSTATUS=...") as one AF_UNIX SOCK_DGRAM
  * datagram to `socketPath`, the value of $NOTIFY_SOCKET: a filesystem path ("/run/systemd/notify"),
@@ -10,8 +9,7 @@
  * Throws an Error with .code, .errno and .syscall on failure (ENOENT: no such socket, ECONNREFUSED:
  * nobody bound it, EAFNOSUPPORT: an address form other than a path or '@name').
  */
-#define _GNU_SOURCE
-#include <node_api.h>
+#include "addon.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -22,36 +20,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* The errors a notify socket gives, by name (strerrorname_np needs glibc 2.32). */
-static const char *notify_errno_name(int err, char *buf, size_t len) {
-  static const struct { int no; const char *name; } names[] = {
-      {ENOENT, "ENOENT"},   {ECONNREFUSED, "ECONNREFUSED"}, {EAFNOSUPPORT, "EAFNOSUPPORT"},
-      {EACCES, "EACCES"},   {EPERM, "EPERM"},               {ENAMETOOLONG, "ENAMETOOLONG"},
-      {EAGAIN, "EAGAIN"},   {ENOBUFS, "ENOBUFS"},           {EMSGSIZE, "EMSGSIZE"},
-      {ENOMEM, "ENOMEM"},   {ENOTDIR, "ENOTDIR"},           {EMFILE, "EMFILE"},
-  };
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].no == err) return names[i].name;
-  snprintf(buf, len, "E%d", err);
-  return buf;
-}
-
-static napi_value notify_throw(napi_env env, int err, const char *syscall) {
-  char namebuf[24], msg[160];
-  const char *name = notify_errno_name(err, namebuf, sizeof namebuf);
-  snprintf(msg, sizeof msg, "%s: %s, %s", name, strerror(err), syscall);
-  napi_value code, text, no, sys, e;
-  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &text);
-  napi_create_error(env, code, text, &e);
-  napi_create_int32(env, err, &no);
-  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &sys);
-  napi_set_named_property(env, e, "errno", no);
-  napi_set_named_property(env, e, "syscall", sys);
-  napi_throw(env, e);
-  return NULL;
-}
-
 /* A JS string as a malloc'd UTF-8 C string (*len without the NUL), or NULL with a TypeError thrown. */
 static char *string_arg(napi_env env, napi_value v, size_t *len, const char *what) {
   if (napi_get_value_string_utf8(env, v, NULL, 0, len) != napi_ok) {
@@ -60,7 +28,7 @@ static char *string_arg(napi_env env, napi_value v, size_t *len, const char *wha
   }
   char *s = malloc(*len + 1);
   if (s == NULL) {
-    notify_throw(env, ENOMEM, "malloc");
+    throw_errno(env, ENOMEM, "malloc");
     return NULL;
   }
   napi_get_value_string_utf8(env, v, s, *len + 1, len);
@@ -78,7 +46,7 @@ static int notify_address(const char *path, size_t len, struct sockaddr_un *sa) 
   return (int)(offsetof(struct sockaddr_un, sun_path) + len + (path[0] == '/' ? 1 : 0));
 }
 
-napi_value js_sd_notify(napi_env env, napi_callback_info info) {
+static napi_value js_sd_notify(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
@@ -113,5 +81,10 @@ napi_value js_sd_notify(napi_env env, napi_callback_info info) {
   }
   free(path);
   free(msg);
-  return err != 0 ? notify_throw(env, err, syscall) : NULL;
+  return err != 0 ? throw_errno(env, err, syscall) : NULL;
+}
+
+napi_status notify_define(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {EXPORT("sdNotify", js_sd_notify)};
+  return napi_define_properties(env, exports, 1, props);
 }

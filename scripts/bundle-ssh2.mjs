@@ -1,7 +1,7 @@
 // Builds dist/vendor/ssh2.cjs: ssh2 1.17.0 with patches/ssh2+1.17.0.patch applied, bundled with its
 // pure-JS dependencies. The package then never patches anything at install (no postinstall, no
 // patch-package in a consumer's tree) and its ssh2 cannot be swapped by the consumer's own ssh2:
-// src/ssh/ssh2.ts loads this file through package.json "imports" (#ssh2). ssh2 is a devDependency:
+// src/vendor/ssh2-bundle.ts loads this file through package.json "imports" (#ssh2). ssh2 is a devDependency:
 // its native crypto binding ships as a prebuild (scripts/prebuild-native.mjs), so an install runs
 // no install script of ssh2's either.
 import { build } from 'esbuild';

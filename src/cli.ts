@@ -12,7 +12,7 @@ import { hashPassword } from './ssh/passwords.js';
 import { configJsonSchema } from './config/json-schema.js';
 import { limitsSchema } from './config/schema.js';
 import { announceReady, isWorker, startPrimary, workerId, workerPeers, type PrimaryHandle } from './cluster.js';
-import { describeHostKey } from './ssh/keys.js';
+import { describeHostKey } from './parse/keys.js';
 import { HOST_KEY_TYPES, hostKeyFile, writeHostKey, type HostKeyType } from './ssh/host-keys.js';
 import { serviceNotifier } from './admin/sd-notify.js';
 import { writePidFile } from './admin/pid-file.js';
@@ -285,7 +285,14 @@ async function serve(args: Args): Promise<void> {
   if (worker) announceReady(port);
   else process.stderr.write(readyLines(args, config, port, server.adminPort, server.hostKeys));
   const status = `listening on ${host}:${port}`;
+  stopOnSignals(server, config, worker);
+  process.on('SIGUSR1', () => server.audit.reopen());
+  process.on('SIGHUP', () => reload(server, args, status, worker));
+  if (!worker) announceListening(args, status);
+}
 
+/** SIGTERM (and SIGINT outside a worker) drains for shutdownGraceSeconds; a second one closes at once. */
+function stopOnSignals(server: RunningServer, config: ServerConfig, worker: boolean): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) {
@@ -301,26 +308,26 @@ async function serve(args: Args): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   // A worker gets Ctrl-C from the terminal too; the primary's SIGTERM is the one that counts.
   process.on('SIGINT', () => (worker ? undefined : stop('SIGINT')));
-  process.on('SIGUSR1', () => server.audit.reopen());
-  process.on('SIGHUP', () => {
-    notifier.reloading();
-    try {
-      const next = load(args.config);
-      void server.reload(next).then(
-        () => notifier.ready(`${status}; configuration reloaded`),
-        (e: Error) => {
-          server.audit.emit({ event: 'server.warning', message: `reload failed: ${e.message}` });
-          notifier.ready(`${status}; reload failed, running the previous config`);
-        },
-      );
-    } catch (e) {
-      const msg = e instanceof ConfigError ? e.message : (e as Error).message;
-      server.audit.emit({ event: 'server.warning', message: `reload refused, keeping the running config: ${msg}` });
-      if (!worker) process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
-      notifier.ready(`${status}; reload refused, running the previous config`);
-    }
-  });
-  if (!worker) announceListening(args, status);
+}
+
+/** SIGHUP: a valid config file replaces the running one; an invalid one is refused and the old one keeps serving. */
+function reload(server: RunningServer, args: Args, status: string, worker: boolean): void {
+  notifier.reloading();
+  try {
+    const next = load(args.config);
+    void server.reload(next).then(
+      () => notifier.ready(`${status}; configuration reloaded`),
+      (e: Error) => {
+        server.audit.emit({ event: 'server.warning', code: 'reload-failed', message: `reload failed: ${e.message}` });
+        notifier.ready(`${status}; reload failed, running the previous config`);
+      },
+    );
+  } catch (e) {
+    const msg = e instanceof ConfigError ? e.message : (e as Error).message;
+    server.audit.emit({ event: 'server.warning', code: 'reload-refused', message: `reload refused, keeping the running config: ${msg}` });
+    if (!worker) process.stderr.write(`sftp-chroot: SIGHUP: reload refused, keeping the running config: ${msg}\n`);
+    notifier.ready(`${status}; reload refused, running the previous config`);
+  }
 }
 
 async function main(): Promise<void> {

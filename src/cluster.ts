@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry } from 'prom-client';
 import type { ServerConfig } from './config/load.js';
-import type { PeerMessage, Peers } from './server.js';
+import type { PeerMessage, Peers } from './ssh/admission.js';
 import { loadHostKeys, type HostKey } from './ssh/host-keys.js';
 import { startAdmin } from './admin/http.js';
 
@@ -43,60 +43,64 @@ export interface PrimaryHandle {
   stopped(): Promise<void>;
 }
 
-export async function startPrimary(config: ServerConfig): Promise<PrimaryHandle> {
-  // Generate the host key once, here: N workers racing to create it would disagree.
-  const hostKeys = (await loadHostKeys(config.hostKeys, config.keysDir)).map((k) => ({ type: k.type, fingerprint: k.fingerprint, generated: k.generated, ...(k.path ? { path: k.path } : {}) }));
-  const workers = new Set<Worker>();
-  let stopping = false;
-  let port = 0;
+/** The primary's workers: it relays their peer messages and replaces one that crashes, until told to stop. */
+class WorkerPool {
+  readonly workers = new Set<Worker>();
+  stopping = false;
 
-  const fork = (): Promise<number> => {
+  /** Resolves with the port once the new worker listens. */
+  fork(): Promise<number> {
     const w = cluster.fork({ SFTP_CHROOT_WORKER: '1' });
-    workers.add(w);
+    this.workers.add(w);
     w.on('message', (m: unknown) => {
       if (!isEnvelope(m)) return;
-      for (const other of workers) if (other !== w && other.isConnected()) other.send(m);
+      for (const other of this.workers) if (other !== w && other.isConnected()) other.send(m);
     });
     w.on('exit', (code, signal) => {
-      workers.delete(w);
+      this.workers.delete(w);
       // A crashed worker is replaced; its sessions are gone, the others go on.
-      if (!stopping) {
+      if (!this.stopping) {
         process.stderr.write(`sftp-chroot: worker ${w.id} exited (${signal ?? code}); starting another\n`);
-        void fork().catch(() => undefined);
+        void this.fork().catch(() => undefined);
       }
     });
     return new Promise((resolve, reject) => {
       w.on('message', (m: unknown) => isReady(m) && resolve(m.sftpChrootReady.port));
       w.once('exit', (code) => reject(new Error(`worker exited with ${code} before listening`)));
     });
-  };
-
-  const ports = await Promise.all(Array.from({ length: config.workers }, fork));
-  port = ports[0] ?? 0;
-
-  let adminPort: number | undefined;
-  if (config.admin) {
-    const aggregator = new AggregatorRegistry();
-    const admin = await startAdmin({
-      ...config.admin.listen,
-      metrics: { text: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
-      healthy: () => !stopping && workers.size > 0,
-    });
-    adminPort = admin.port;
-    process.once('exit', () => void admin.close());
   }
+}
 
+/** The admin listener, serving metrics aggregated from every worker; its port. */
+async function primaryAdmin(config: ServerConfig, pool: WorkerPool): Promise<number | undefined> {
+  if (!config.admin) return undefined;
+  const aggregator = new AggregatorRegistry();
+  const admin = await startAdmin({
+    ...config.admin.listen,
+    metrics: { text: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
+    healthy: () => !pool.stopping && pool.workers.size > 0,
+  });
+  process.once('exit', () => void admin.close());
+  return admin.port;
+}
+
+export async function startPrimary(config: ServerConfig): Promise<PrimaryHandle> {
+  // Generate the host key once, here: N workers racing to create it would disagree.
+  const hostKeys = (await loadHostKeys(config.hostKeys, config.keysDir)).map((k) => ({ type: k.type, fingerprint: k.fingerprint, generated: k.generated, ...(k.path ? { path: k.path } : {}) }));
+  const pool = new WorkerPool();
+  const ports = await Promise.all(Array.from({ length: config.workers }, () => pool.fork()));
+  const adminPort = await primaryAdmin(config, pool);
   return {
-    port,
+    port: ports[0] ?? 0,
     hostKeys,
     adminPort,
     signal(sig) {
-      if (sig === 'SIGTERM' || sig === 'SIGINT') stopping = true;
-      for (const w of workers) w.process.kill(sig);
+      if (sig === 'SIGTERM' || sig === 'SIGINT') pool.stopping = true;
+      for (const w of pool.workers) w.process.kill(sig);
     },
     stopped: () =>
       new Promise((resolve) => {
-        const check = () => (workers.size === 0 ? resolve() : setTimeout(check, 50));
+        const check = () => (pool.workers.size === 0 ? resolve() : setTimeout(check, 50));
         check();
       }),
   };

@@ -12,7 +12,7 @@ import { startServer, auditFromConfig, type RunningServer } from './server.js';
 import { validateConfig } from './config/load.js';
 import type { ConfigInput } from './config/schema.js';
 import { EventLog, DEFAULT_WAIT_FOR_TIMEOUT_MS } from './audit/memory-sink.js';
-import { describeHostKey, parseAuthorizedKey } from './ssh/keys.js';
+import { describeHostKey, parseAuthorizedKey } from './parse/keys.js';
 import type { HostKey } from './ssh/host-keys.js';
 import { RootFiles, closedError } from './testing/files.js';
 import { checkFixtures, writeFixtures, type FixtureTree } from './testing/fixtures.js';

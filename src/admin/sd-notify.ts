@@ -4,7 +4,7 @@
  * $NOTIFY_SOCKET (not started by systemd) every call does nothing. A failed send is reported to
  * `onError` and never stops the daemon: systemd then times the start out, which is visible enough.
  */
-import { sdNotify } from '../jail/native.js';
+import { sdNotify } from '../net/native.js';
 
 export interface ServiceNotifier {
   /** READY=1 with a STATUS line (also after a reload). */

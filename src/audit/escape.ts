@@ -22,3 +22,9 @@ export function splitRemote(remote: string): { ip: string; port: string } {
   const m = /^\[?(.*?)\]?:(\d+)$/.exec(remote);
   return m ? { ip: m[1]!, port: m[2]! } : { ip: remote, port: '0' };
 }
+
+/** The `remote` core field: "1.2.3.4:5", or "[::1]:5" for IPv6 (splitRemote reads it back). */
+export function formatRemote(ip: string | undefined, port: number | undefined): string {
+  const host = ip ?? 'unknown';
+  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+}

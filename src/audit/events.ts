@@ -1,7 +1,9 @@
 /**
  * The audit event schema: the single source of every event's shape. Core fields (time, level,
- * server) are added by the sink; everything else is here.
+ * server) are added by the sink; everything else is here. Coded words (reasons, warning codes)
+ * are in ./codes.ts.
  */
+import type { AuthFailureReason, CloseReason, RefusalReason, WarningCode } from './codes.js';
 
 export interface Core {
   user?: string;
@@ -11,7 +13,6 @@ export interface Core {
 }
 
 export type AuthMethod = 'none' | 'password' | 'publickey' | 'keyboard-interactive' | 'hostbased';
-export type AuthFailureReason = 'unknown-user' | 'bad-password' | 'bad-key' | 'method-not-allowed' | 'too-many-attempts' | 'source-not-allowed';
 
 export interface AuthSuccess extends Core {
   event: 'auth.success';
@@ -48,7 +49,7 @@ export interface SessionClose extends Core {
   event: 'session.close';
   durationMs: number;
   totals: SessionTotals;
-  reason?: string;
+  reason?: CloseReason;
   /** Protocol errors and refusals of this connection beyond its log budget, counted, not written. */
   unlogged?: number;
 }
@@ -58,7 +59,7 @@ export interface ConnectionClose extends Core {
   /** How far it got: 'ident' (no SSH identification), 'key-exchange', 'authentication'. */
   stage: 'ident' | 'key-exchange' | 'authentication';
   /** Why it ended, e.g. "login grace time exceeded", "closed by the client before logging in", or an error. */
-  reason: string;
+  reason: CloseReason;
   durationMs: number;
   /** The client's SSH identification string, when it sent one. */
   client?: string;
@@ -69,7 +70,7 @@ export interface ConnectionClose extends Core {
 export interface RequestRefused extends Core {
   event: 'request.refused';
   what: string;
-  why: string;
+  why: RefusalReason;
   detail?: string;
 }
 export type TransferStatus = 'complete' | 'incomplete' | 'error';
@@ -111,11 +112,18 @@ export interface Setstat extends Core, Outcome {
   changes: { mode?: string; size?: number; atime?: number; mtime?: number; uid?: number; gid?: number };
 }
 export interface Copy extends Core, Outcome { event: 'copy'; from: string; to: string; bytes: number }
-export interface ServerEvent {
-  event: 'server.start' | 'server.stop' | 'server.reload' | 'server.warning' | 'server.hostkey';
+/** Records about the server itself (no session), with fields of their own (port, fingerprint, …). */
+interface ServerRecord {
   remote?: string;
   message: string;
   [k: string]: unknown;
+}
+export interface ServerEvent extends ServerRecord {
+  event: 'server.start' | 'server.stop' | 'server.reload' | 'server.hostkey';
+}
+export interface ServerWarning extends ServerRecord {
+  event: 'server.warning';
+  code: WarningCode;
 }
 export interface ProtocolError extends Core {
   event: 'protocol.error';
@@ -125,7 +133,7 @@ export interface ProtocolError extends Core {
 
 export type AuditEvent =
   | AuthSuccess | AuthFailure | SessionOpen | SessionClose | ConnectionClose | RequestRefused | Transfer
-  | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | ProtocolError;
+  | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | ServerWarning | ProtocolError;
 
 export type AuditEventType = AuditEvent['event'];
 
@@ -182,6 +190,6 @@ export class Audit implements AuditEmitter {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** An event without the fields a session fills in itself. */
-export type SessionEvent = DistributiveOmit<Exclude<AuditEvent, ServerEvent>, 'user' | 'sessionId' | 'remote'>;
+export type SessionEvent = DistributiveOmit<Exclude<AuditEvent, ServerEvent | ServerWarning>, 'user' | 'sessionId' | 'remote'>;
 /** A mutation event before its outcome is known. */
 export type PendingMutation = DistributiveOmit<Extract<SessionEvent, { ok: boolean }>, 'ok' | 'sftpStatus' | 'error'>;

@@ -13,9 +13,9 @@ export interface JsonSinkOptions {
 export type Destination = ReturnType<typeof pino.destination>;
 
 /**
- * An append-only log file (or stdout). Asynchronous files batch their records: up to 8 KiB or
- * 100 ms, whichever comes first (one write() per record cost ~35 µs of the event loop, a quarter of
- * the server's CPU per small-file upload). Shutdown and logrotate flush what is buffered.
+ * An append-only log file (or stdout). Asynchronous files batch their records, up to 8 KiB or
+ * 100 ms: a write() per record slowed small-file uploads (bench/README.md). Shutdown and logrotate
+ * flush what is buffered.
  */
 export function openDestination(dest: string | 1, sync: boolean): Destination {
   return sync ? pino.destination({ dest, sync: true, mkdir: dest !== 1 }) : pino.destination({ dest, sync: false, mkdir: dest !== 1, minLength: 8192, periodicFlush: 100 });

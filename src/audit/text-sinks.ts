@@ -4,9 +4,9 @@
  */
 import { hostname } from 'node:os';
 import type { AuditRecord, AuditSink } from './events.js';
+import type { RefusalReason } from './codes.js';
 import { escapeText, splitRemote } from './escape.js';
 import { closeDestination, openDestination, type Destination } from './pino-sink.js';
-
 
 abstract class LineFile implements AuditSink {
   readonly #dest: Destination;
@@ -73,40 +73,57 @@ export class XferlogSink extends LineFile {
 
 const KEY_NAMES: Record<string, string> = { 'ssh-ed25519': 'ED25519', 'ssh-rsa': 'RSA', 'ecdsa-sha2-nistp256': 'ECDSA', 'ecdsa-sha2-nistp384': 'ECDSA', 'ecdsa-sha2-nistp521': 'ECDSA' };
 
+/** Refusals sshd would log itself; the others (a refused exec, a policy decision) are not about logging in. */
+const LOGGED_REFUSALS: ReadonlySet<RefusalReason> = new Set(['penalty', 'too-many-startups']);
+
+/** What every auth log line says about the client: the line's prefix, its address, its user name escaped. */
+interface From {
+  prefix: string;
+  /** "<ip> port <port>", as sshd writes it. */
+  peer: string;
+  user: string;
+}
+
 /**
  * OpenSSH's wording (auth.c) so existing habits and filters carry over, prefixed with an ISO time
  * and `host sftp-chroot[pid]:`. User names are escaped and spaces written as \x20: a user name can
  * never carry a fake "from <ip>".
  */
 export function authLogLines(r: AuditRecord, host = hostname(), pid = process.pid): string[] {
-  if (r.event !== 'auth.success' && r.event !== 'auth.failure' && r.event !== 'connection.close' && !(r.event === 'request.refused' && (r.why === 'penalty' || r.why === 'source-not-allowed' || r.why === 'too-many-startups'))) return [];
+  if (r.event !== 'auth.success' && r.event !== 'auth.failure' && r.event !== 'connection.close' && r.event !== 'request.refused') return [];
   const { ip, port } = splitRemote(r.remote);
-  const user = escapeText(r.user ?? '', { space: '\\x20' });
-  const prefix = `${r.time} ${host} sftp-chroot[${pid}]:`;
+  const from: From = { prefix: `${r.time} ${host} sftp-chroot[${pid}]:`, peer: `${ip} port ${port}`, user: escapeText(r.user ?? '', { space: '\\x20' }) };
+  switch (r.event) {
+    case 'auth.success': {
+      const key = r.keyType ? `: ${KEY_NAMES[r.keyType] ?? r.keyType} ${r.keyFingerprint ?? ''}` : '';
+      return [`${from.prefix} Accepted ${r.method} for ${from.user} from ${from.peer} ssh2${key}`];
+    }
+    case 'auth.failure':
+      return failureLines(r, from);
+    case 'connection.close':
+      return [closeLine(r, from)];
+    case 'request.refused':
+      return LOGGED_REFUSALS.has(r.why) ? [`${from.prefix} Refused connection from ${from.peer}: ${escapeText(r.why)}`] : [];
+  }
+}
 
-  if (r.event === 'auth.success') {
-    const key = r.keyType ? `: ${KEY_NAMES[r.keyType] ?? r.keyType} ${r.keyFingerprint ?? ''}` : '';
-    return [`${prefix} Accepted ${r.method} for ${user} from ${ip} port ${port} ssh2${key}`];
-  }
-  if (r.event === 'request.refused') return [`${prefix} Refused connection from ${ip} port ${port}: ${escapeText(r.why)}`];
-  if (r.event === 'connection.close') {
-    // sshd's lines for a connection that never logged in (fail2ban's "aggressive" sshd modes match them).
-    if (r.reason === 'login grace time exceeded') return [`${prefix} Timeout before authentication for ${ip} port ${port}`];
-    if (r.stage === 'ident') return [`${prefix} Did not receive identification string from ${ip} port ${port}`];
-    return [`${prefix} Connection closed by ${r.user !== undefined ? `authenticating user ${user} ` : ''}${ip} port ${port} [preauth]`];
-  }
+/** sshd's lines for a connection that never logged in (fail2ban's "aggressive" sshd modes match them). */
+function closeLine(r: Extract<AuditRecord, { event: 'connection.close' }>, { prefix, peer, user }: From): string {
+  if (r.reason === 'login grace time exceeded') return `${prefix} Timeout before authentication for ${peer}`;
+  if (r.stage === 'ident') return `${prefix} Did not receive identification string from ${peer}`;
+  return `${prefix} Connection closed by ${r.user !== undefined ? `authenticating user ${user} ` : ''}${peer} [preauth]`;
+}
+
+function failureLines(r: Extract<AuditRecord, { event: 'auth.failure' }>, { prefix, peer, user }: From): string[] {
   switch (r.reason) {
     case 'unknown-user':
-      return [
-        `${prefix} Invalid user ${user} from ${ip} port ${port}`,
-        ...(r.method === 'none' ? [] : [`${prefix} Failed ${r.method} for invalid user ${user} from ${ip} port ${port} ssh2`]),
-      ];
+      return [`${prefix} Invalid user ${user} from ${peer}`, ...(r.method === 'none' ? [] : [`${prefix} Failed ${r.method} for invalid user ${user} from ${peer} ssh2`])];
     case 'too-many-attempts':
-      return [`${prefix} Disconnecting authenticating user ${user} ${ip} port ${port}: Too many authentication failures [preauth]`];
+      return [`${prefix} Disconnecting authenticating user ${user} ${peer}: Too many authentication failures [preauth]`];
     case 'source-not-allowed':
-      return [`${prefix} Refused connection from ${ip} port ${port}: user ${user} not allowed from this address`];
+      return [`${prefix} Refused connection from ${peer}: user ${user} not allowed from this address`];
     default:
-      return [`${prefix} Failed ${r.method} for ${user} from ${ip} port ${port} ssh2`];
+      return [`${prefix} Failed ${r.method} for ${user} from ${peer} ssh2`];
   }
 }
 

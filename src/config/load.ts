@@ -8,8 +8,8 @@ import { hostname } from 'node:os';
 import type { z } from 'zod';
 import { configSchema, userSchema, type ConfigInput, type ParsedConfig, type RequestName, type UserConfig } from './schema.js';
 import { ConfigError } from '../errors.js';
-import { parseAuthorizedKey, authorizedKeyLines, describeHostKey, type AuthorizedKey } from '../ssh/keys.js';
-import { parsePasswordHash, type PasswordHash } from '../ssh/passwords.js';
+import { parseAuthorizedKey, authorizedKeyLines, describeHostKey, type AuthorizedKey } from '../parse/keys.js';
+import { parsePasswordHash, type PasswordHash } from '../parse/password-hash.js';
 
 export interface UserRecord {
   readonly username: string;
@@ -77,6 +77,11 @@ function isInside(child: string, parent: string): boolean {
   return rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel);
 }
 
+/** An errno name when there is one (ENOENT), else the message. */
+function errorText(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+}
+
 export interface LoadOptions {
   /** Directory that relative paths in the config are resolved against. */
   baseDir: string;
@@ -84,156 +89,208 @@ export interface LoadOptions {
   checkFiles?: boolean;
 }
 
+/** What every validation step reads, and where it puts what it finds. */
+interface Validation {
+  readonly cfg: ParsedConfig;
+  readonly baseDir: string;
+  readonly checkFiles: boolean;
+  readonly issues: Issue[];
+  readonly warnings: string[];
+}
+
+type UserEntry = { user: UserConfig; path: string };
+/** Settings a user may inherit from a group. */
+type Settings = ParsedConfig['groups'][string];
+
+const absolute = (v: Validation, p: string) => (isAbsolute(p) ? p : resolve(v.baseDir, p));
+
 /** Validates an already-parsed JSON value. Throws ConfigError listing every problem. */
 export function validateConfig(raw: unknown, opts: LoadOptions): ServerConfig {
-  const issues: Issue[] = [];
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(zodIssues(parsed.error));
-  const cfg = parsed.data;
-  const base = opts.baseDir;
-  const abs = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  const checkFiles = opts.checkFiles !== false;
-  const warnings: string[] = [];
-
-  // Users may also come from a separate file (same shape as "users").
-  let userEntries: { user: UserConfig; path: string }[] = cfg.users.map((user, i) => ({ user, path: `users[${i}]` }));
-  if (cfg.usersFile) {
-    const file = abs(cfg.usersFile);
-    try {
-      const list: unknown = JSON.parse(readFileSync(file, 'utf8'));
-      if (!Array.isArray(list)) issues.push({ path: 'usersFile', message: `${file} must hold a JSON array of users` });
-      else
-        list.forEach((u, i) => {
-          const r = userSchema.safeParse(u);
-          if (r.success) userEntries.push({ user: r.data, path: `usersFile[${i}]` });
-          else issues.push(...zodIssues(r.error, `usersFile[${i}]`));
-        });
-    } catch (e) {
-      issues.push({ path: 'usersFile', message: `cannot read ${file}: ${(e as Error).message}` });
-    }
-  }
-  if (userEntries.length === 0 && issues.length === 0) issues.push({ path: 'users', message: 'expected at least one user' });
-
+  const v: Validation = { cfg: parsed.data, baseDir: opts.baseDir, checkFiles: opts.checkFiles !== false, issues: [], warnings: [] };
+  const entries = userEntries(v);
   const seen = new Map<string, string>();
   const users: UserRecord[] = [];
-  for (const { user: u, path } of userEntries) {
-    if (seen.has(u.username)) issues.push({ path: `${path}.username`, message: `"${u.username}" is already defined at ${seen.get(u.username)}` });
-    seen.set(u.username, path);
-    const group = u.group !== undefined ? cfg.groups[u.group] : undefined;
-    if (u.group !== undefined && !group) issues.push({ path: `${path}.group`, message: `no group "${u.group}" in "groups" (have: ${Object.keys(cfg.groups).join(', ') || 'none'})` });
-    const pick = <K extends keyof UserConfig & keyof NonNullable<typeof group>>(k: K) => (u[k] !== undefined ? u[k] : group?.[k]);
-    const rootTemplate = pick('root');
-    if (rootTemplate === undefined) {
-      issues.push({ path: `${path}.root`, message: 'expected a root directory (on the user or their group)' });
-      continue;
-    }
-    const root = abs(expandRoot(rootTemplate, u.username));
-    const createRootSetting = pick('createRoot');
-    const createRoot = createRootSetting === true ? 0o750 : createRootSetting === false || createRootSetting === undefined ? false : createRootSetting;
-
-    let passwordHash: PasswordHash | undefined;
-    if (u.passwordHash !== undefined) {
-      const h = parsePasswordHash(u.passwordHash);
-      if (h instanceof Error) issues.push({ path: `${path}.passwordHash`, message: h.message });
-      else passwordHash = h;
-    }
-    if (u.password !== undefined) warnings.push(`user "${u.username}" has a plain-text password in the config; use "passwordHash" (sftp-chroot hash-password) outside development`);
-    const keys: AuthorizedKey[] = [];
-    (u.authorizedKeys ?? []).forEach((line, k) => {
-      const key = parseAuthorizedKey(line);
-      if (key instanceof Error) issues.push({ path: `${path}.authorizedKeys[${k}]`, message: key.message });
-      else keys.push(key);
-    });
-    if (u.authorizedKeysFile !== undefined) {
-      const file = abs(expandRoot(u.authorizedKeysFile, u.username));
-      try {
-        authorizedKeyLines(readFileSync(file, 'utf8')).forEach((line, k) => {
-          const key = parseAuthorizedKey(line);
-          if (key instanceof Error) issues.push({ path: `${path}.authorizedKeysFile`, message: `${file} line ${k + 1}: ${key.message}` });
-          else keys.push(key);
-        });
-      } catch (e) {
-        issues.push({ path: `${path}.authorizedKeysFile`, message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
-      }
-    }
-    if (u.password === undefined && u.passwordHash === undefined && keys.length === 0 && u.authorizedKeysFile === undefined) {
-      issues.push({ path: path, message: 'expected a way to log in: "password", "passwordHash", "authorizedKeys" or "authorizedKeysFile"' });
-    }
-    const deny = pick('denyRequests');
-    const allow = pick('allowRequests');
-    const allowFrom = pick('allowFrom');
-    const maxSessions = pick('maxSessions');
-    const rec: UserRecord = {
-      username: u.username,
-      root,
-      createRoot,
-      ...(passwordHash ? { passwordHash } : {}),
-      ...(u.password !== undefined ? { password: u.password } : {}),
-      authorizedKeys: keys,
-      readOnly: pick('readOnly') ?? false,
-      umask: pick('umask') ?? 0o022,
-      denyRequests: new Set(deny ?? []),
-      ...(allow ? { allowRequests: new Set(allow) } : {}),
-      startDirectory: pick('startDirectory') ?? '/',
-      ...(allowFrom ? { allowFrom } : {}),
-      ...(maxSessions !== undefined ? { maxSessions } : {}),
-      ...(u.group !== undefined ? { group: u.group } : {}),
-    };
-    users.push(rec);
+  for (const entry of entries) {
+    noteDuplicate(v, entry, seen);
+    const user = resolveUser(v, entry);
+    if (user) users.push(user);
   }
+  checkNesting(v, rootPaths(v, users, entries));
+  const hostKeys = checkHostKeys(v);
+  if (v.issues.length) throw new ConfigError(v.issues);
+  return finish(v, users, hostKeys);
+}
 
-  const rootPaths = new Map<string, string>();
-  if (checkFiles) {
-    users.forEach((u) => {
-      const path = userEntries.find((e) => e.user.username === u.username)?.path ?? 'users';
-      let real = u.root;
-      try {
-        const st = statSync(u.root);
-        if (!st.isDirectory()) issues.push({ path: `${path}.root`, message: `${u.root} is not a directory` });
-        real = realpathSync(u.root);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && u.createRoot !== false) {
-          // Created at start; nesting is still checked on the lexical path.
-        } else if (code === 'ENOENT') issues.push({ path: `${path}.root`, message: `${u.root} does not exist (create it, or set "createRoot": true)` });
-        else issues.push({ path: `${path}.root`, message: `${u.root} cannot be used: ${code ?? (e as Error).message}` });
-      }
-      rootPaths.set(u.username, real);
-    });
-  } else users.forEach((u) => rootPaths.set(u.username, u.root));
+/** The users of "users", then those of usersFile (same shape). */
+function userEntries(v: Validation): UserEntry[] {
+  const entries = v.cfg.users.map((user, i) => ({ user, path: `users[${i}]` }));
+  if (v.cfg.usersFile) entries.push(...usersFromFile(v, absolute(v, v.cfg.usersFile)));
+  if (entries.length === 0 && v.issues.length === 0) v.issues.push({ path: 'users', message: 'expected at least one user' });
+  return entries;
+}
 
-  // A root inside another user's root would let one tenant reach the other's files.
+function usersFromFile(v: Validation, file: string): UserEntry[] {
+  const entries: UserEntry[] = [];
+  try {
+    const list: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    if (!Array.isArray(list)) v.issues.push({ path: 'usersFile', message: `${file} must hold a JSON array of users` });
+    else
+      list.forEach((u, i) => {
+        const r = userSchema.safeParse(u);
+        if (r.success) entries.push({ user: r.data, path: `usersFile[${i}]` });
+        else v.issues.push(...zodIssues(r.error, `usersFile[${i}]`));
+      });
+  } catch (e) {
+    v.issues.push({ path: 'usersFile', message: `cannot read ${file}: ${(e as Error).message}` });
+  }
+  return entries;
+}
+
+function noteDuplicate(v: Validation, { user, path }: UserEntry, seen: Map<string, string>): void {
+  if (seen.has(user.username)) v.issues.push({ path: `${path}.username`, message: `"${user.username}" is already defined at ${seen.get(user.username)}` });
+  seen.set(user.username, path);
+}
+
+/** One user with their group's settings filled in; undefined when there is no root to give them. */
+function resolveUser(v: Validation, entry: UserEntry): UserRecord | undefined {
+  const { user: u, path } = entry;
+  const pick = settingsOf(v, entry);
+  const rootTemplate = pick('root');
+  if (rootTemplate === undefined) {
+    v.issues.push({ path: `${path}.root`, message: 'expected a root directory (on the user or their group)' });
+    return undefined;
+  }
+  const passwordHash = passwordHashOf(v, entry);
+  if (u.password !== undefined) v.warnings.push(`user "${u.username}" has a plain-text password in the config; use "passwordHash" (sftp-chroot hash-password) outside development`);
+  const keys = [...(u.authorizedKeys ?? []), ...keysFromFile(v, entry)];
+  if (u.password === undefined && u.passwordHash === undefined && keys.length === 0 && u.authorizedKeysFile === undefined) {
+    v.issues.push({ path, message: 'expected a way to log in: "password", "passwordHash", "authorizedKeys" or "authorizedKeysFile"' });
+  }
+  const credentials = { ...(passwordHash ? { passwordHash } : {}), ...(u.password !== undefined ? { password: u.password } : {}), authorizedKeys: keys };
+  return userRecord(u, pick, absolute(v, expandRoot(rootTemplate, u.username)), credentials);
+}
+
+type SettingOf = <K extends keyof Settings>(k: K) => Settings[K];
+
+/** A setting of the user's own, else their group's. */
+function settingsOf(v: Validation, { user: u, path }: UserEntry): SettingOf {
+  const group = u.group !== undefined ? v.cfg.groups[u.group] : undefined;
+  if (u.group !== undefined && !group) v.issues.push({ path: `${path}.group`, message: `no group "${u.group}" in "groups" (have: ${Object.keys(v.cfg.groups).join(', ') || 'none'})` });
+  return (k) => (u[k] !== undefined ? u[k] : group?.[k]);
+}
+
+function userRecord(u: UserConfig, pick: SettingOf, root: string, credentials: Pick<UserRecord, 'passwordHash' | 'password' | 'authorizedKeys'>): UserRecord {
+  const createRoot = pick('createRoot');
+  const allow = pick('allowRequests');
+  const allowFrom = pick('allowFrom');
+  const maxSessions = pick('maxSessions');
+  return {
+    username: u.username,
+    root,
+    createRoot: createRoot === true ? 0o750 : createRoot === false || createRoot === undefined ? false : createRoot,
+    ...credentials,
+    readOnly: pick('readOnly') ?? false,
+    umask: pick('umask') ?? 0o022,
+    denyRequests: new Set(pick('denyRequests') ?? []),
+    ...(allow ? { allowRequests: new Set(allow) } : {}),
+    startDirectory: pick('startDirectory') ?? '/',
+    ...(allowFrom ? { allowFrom } : {}),
+    ...(maxSessions !== undefined ? { maxSessions } : {}),
+    ...(u.group !== undefined ? { group: u.group } : {}),
+  };
+}
+
+function passwordHashOf(v: Validation, { user: u, path }: UserEntry): PasswordHash | undefined {
+  if (u.passwordHash === undefined) return undefined;
+  const h = parsePasswordHash(u.passwordHash);
+  if (!(h instanceof Error)) return h;
+  v.issues.push({ path: `${path}.passwordHash`, message: h.message });
+  return undefined;
+}
+
+/** authorizedKeysFile's keys (its lines are checked here; inline keys were parsed by the schema). */
+function keysFromFile(v: Validation, { user: u, path }: UserEntry): AuthorizedKey[] {
+  if (u.authorizedKeysFile === undefined) return [];
+  const file = absolute(v, expandRoot(u.authorizedKeysFile, u.username));
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    v.issues.push({ path: `${path}.authorizedKeysFile`, message: `cannot read ${file}: ${errorText(e)}` });
+    return [];
+  }
+  const keys: AuthorizedKey[] = [];
+  authorizedKeyLines(text).forEach((line, k) => {
+    const key = parseAuthorizedKey(line);
+    if (key instanceof Error) v.issues.push({ path: `${path}.authorizedKeysFile`, message: `${file} line ${k + 1}: ${key.message}` });
+    else keys.push(key);
+  });
+  return keys;
+}
+
+/** Each user's root as the kernel resolves it (or as written, when files are not checked), by user name. */
+function rootPaths(v: Validation, users: readonly UserRecord[], entries: readonly UserEntry[]): Map<string, string> {
+  const paths = new Map<string, string>();
+  for (const u of users) {
+    const path = entries.find((e) => e.user.username === u.username)?.path ?? 'users';
+    paths.set(u.username, v.checkFiles ? checkedRoot(v, u, path) : u.root);
+  }
+  return paths;
+}
+
+function checkedRoot(v: Validation, u: UserRecord, path: string): string {
+  try {
+    if (!statSync(u.root).isDirectory()) v.issues.push({ path: `${path}.root`, message: `${u.root} is not a directory` });
+    return realpathSync(u.root);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // A root created at start is still checked for nesting, on its lexical path.
+    if (code === 'ENOENT' && u.createRoot === false) v.issues.push({ path: `${path}.root`, message: `${u.root} does not exist (create it, or set "createRoot": true)` });
+    else if (code !== 'ENOENT') v.issues.push({ path: `${path}.root`, message: `${u.root} cannot be used: ${errorText(e)}` });
+    return u.root;
+  }
+}
+
+/** A root inside another user's root would let one tenant reach the other's files. */
+function checkNesting(v: Validation, rootPaths: ReadonlyMap<string, string>): void {
   const list = [...rootPaths.entries()];
   for (let i = 0; i < list.length; i++)
     for (let j = 0; j < list.length; j++) {
       const [ua, ra] = list[i]!;
       const [ub, rb] = list[j]!;
-      if (i !== j && isInside(ra, rb))
-        issues.push({ path: 'users', message: `root of "${ua}" (${ra}) is inside the root of "${ub}" (${rb}); roots must not nest` });
+      if (i !== j && isInside(ra, rb)) v.issues.push({ path: 'users', message: `root of "${ua}" (${ra}) is inside the root of "${ub}" (${rb}); roots must not nest` });
     }
+}
 
-  const hostKeys = cfg.hostKeys.map(abs);
-  if (checkFiles)
-    hostKeys.forEach((file, i) => {
-      try {
-        const info = describeHostKey(readFileSync(file));
-        if (info instanceof Error) issues.push({ path: `hostKeys[${i}]`, message: `${file}: ${info.message}` });
-      } catch (e) {
-        issues.push({ path: `hostKeys[${i}]`, message: `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` });
-      }
-    });
+function checkHostKeys(v: Validation): string[] {
+  const hostKeys = v.cfg.hostKeys.map((p) => absolute(v, p));
+  if (!v.checkFiles) return hostKeys;
+  hostKeys.forEach((file, i) => {
+    try {
+      const info = describeHostKey(readFileSync(file));
+      if (info instanceof Error) v.issues.push({ path: `hostKeys[${i}]`, message: `${file}: ${info.message}` });
+    } catch (e) {
+      v.issues.push({ path: `hostKeys[${i}]`, message: `cannot read ${file}: ${errorText(e)}` });
+    }
+  });
+  return hostKeys;
+}
 
-  if (issues.length) throw new ConfigError(issues);
-  const { users: _u, groups: _g, hostKeys: _h, usersFile: _f, ...rest } = cfg;
+/** The validated config: paths absolute, users resolved, frozen. */
+function finish(v: Validation, users: UserRecord[], hostKeys: string[]): ServerConfig {
+  const { users: _u, groups: _g, hostKeys: _h, usersFile: _f, ...rest } = v.cfg;
+  const log = v.cfg.log;
   return deepFreeze({
     ...rest,
-    serverName: cfg.serverName ?? hostname(),
+    serverName: v.cfg.serverName ?? hostname(),
     hostKeys,
-    keysDir: abs(cfg.keysDir),
+    keysDir: absolute(v, v.cfg.keysDir),
     users,
-    baseDir: base,
-    warnings,
-    log: { ...cfg.log, ...(cfg.log.file ? { file: abs(cfg.log.file) } : {}), ...(cfg.log.xferlog ? { xferlog: abs(cfg.log.xferlog) } : {}), ...(cfg.log.authLog ? { authLog: abs(cfg.log.authLog) } : {}) },
+    baseDir: v.baseDir,
+    warnings: v.warnings,
+    log: { ...log, ...(log.file ? { file: absolute(v, log.file) } : {}), ...(log.xferlog ? { xferlog: absolute(v, log.xferlog) } : {}), ...(log.authLog ? { authLog: absolute(v, log.authLog) } : {}) },
   });
 }
 

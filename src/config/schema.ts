@@ -3,14 +3,24 @@
  * Unknown keys are errors (typos are the common mistake). Defaults live here too.
  */
 import { z } from 'zod';
-import { parseAuthorizedKey } from '../ssh/keys.js';
-import { parseAllowFrom } from '../ssh/defence.js';
-import { SUPPORTED, unsupported, type AlgorithmCategory, type AlgorithmsSetting } from '../ssh/algorithms.js';
+import { REQUEST_NAMES } from '../sftp/requests.js';
+import { parseAuthorizedKey, type AuthorizedKey } from '../parse/keys.js';
+import { parseCidrList } from '../parse/cidr.js';
+import { PASSWORD_HASH_PATTERN } from '../parse/password-hash.js';
+import { SUPPORTED, unsupported, type AlgorithmCategory, type AlgorithmsSetting } from '../parse/algorithms.js';
 
-/** One OpenSSH authorized_keys line, checked here so key errors come with the other schema errors. */
-const authorizedKeyLine = z.string().superRefine((line, ctx) => {
+/** One OpenSSH authorized_keys line, parsed here (once) so key errors come with the other schema errors. */
+const authorizedKeyLine = z.string().transform((line, ctx): AuthorizedKey => {
   const k = parseAuthorizedKey(line);
-  if (k instanceof Error) ctx.addIssue({ code: 'custom', message: k.message });
+  if (!(k instanceof Error)) return k;
+  ctx.addIssue({ code: 'custom', message: k.message });
+  return z.NEVER;
+});
+
+/** Addresses and CIDR ranges; kept as strings, turned into lists where they are used. */
+const cidrList = z.array(z.string()).superRefine((list, ctx) => {
+  const r = parseCidrList(list);
+  if (r instanceof Error) ctx.addIssue({ code: 'custom', message: r.message });
 });
 
 const octalMode = z
@@ -18,13 +28,8 @@ const octalMode = z
   .regex(/^0?[0-7]{3}$/, 'expected an octal mode string such as "0022"')
   .transform((s) => parseInt(s, 8));
 
-export const REQUEST_NAMES = [
-  'open', 'close', 'read', 'write', 'lstat', 'fstat', 'setstat', 'fsetstat', 'opendir', 'readdir',
-  'remove', 'mkdir', 'rmdir', 'realpath', 'stat', 'rename', 'readlink', 'symlink',
-  'posix-rename', 'statvfs', 'fstatvfs', 'hardlink', 'fsync', 'lsetstat', 'limits', 'expand-path',
-  'copy-data', 'home-directory', 'users-groups-by-id',
-] as const;
-export type RequestName = (typeof REQUEST_NAMES)[number];
+/** denyRequests/allowRequests names: those of the SFTP layer's request table. */
+export { REQUEST_NAMES, type RequestName } from '../sftp/requests.js';
 
 /** Settings a user may carry or inherit from a group. */
 const userSettings = {
@@ -35,13 +40,7 @@ const userSettings = {
   allowRequests: z.array(z.enum(REQUEST_NAMES)).optional(),
   startDirectory: z.string().startsWith('/', 'expected an absolute path inside the root, e.g. "/upload"').optional(),
   createRoot: z.union([z.boolean(), octalMode]).optional(),
-  allowFrom: z
-    .array(z.string())
-    .superRefine((list, ctx) => {
-      const r = parseAllowFrom(list);
-      if (r instanceof Error) ctx.addIssue({ code: 'custom', message: r.message });
-    })
-    .optional(),
+  allowFrom: cidrList.optional(),
   maxSessions: z.number().int().positive().optional(),
 };
 
@@ -52,7 +51,7 @@ export const userSchema = z.strictObject({
   password: z.string().min(1, 'expected a non-empty password').optional(),
   passwordHash: z
     .string()
-    .regex(/^\$scrypt\$ln=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*$/, 'expected a hash made by `sftp-chroot hash-password` ("$scrypt$ln=…,r=…,p=…$salt$hash")')
+    .regex(PASSWORD_HASH_PATTERN, 'expected a hash made by `sftp-chroot hash-password` ("$scrypt$ln=…,r=…,p=…$salt$hash")')
     .optional(),
   authorizedKeys: z.array(authorizedKeyLine).optional(),
   authorizedKeysFile: z.string().optional(),
@@ -73,13 +72,7 @@ const listenSchema = hostPort.extend({
   /** Read a PROXY protocol v1/v2 header before SSH: off, optional (header or not), required. */
   proxyProtocol: z.enum(['off', 'optional', 'required']).default('off'),
   /** Addresses (CIDR) allowed to send PROXY headers: the load balancers. */
-  proxyTrusted: z
-    .array(z.string())
-    .superRefine((list, ctx) => {
-      const r = parseAllowFrom(list);
-      if (r instanceof Error) ctx.addIssue({ code: 'custom', message: r.message });
-    })
-    .default(['127.0.0.0/8', '::1/128']),
+  proxyTrusted: cidrList.default(['127.0.0.0/8', '::1/128']),
 });
 
 export const logSchema = z.strictObject({
@@ -111,9 +104,7 @@ export const limitsSchema = z.strictObject({
   maxSessionsPerUser: z.number().int().positive().default(0x7fffffff),
   maxSessionsPerConnection: z.number().int().positive().default(10),
   maxHandlesPerSession: z.number().int().positive().max(100000).default(512),
-  // 512 KiB: bytes already sent within the client's window are not counted, so this does not cap
-  // throughput; a larger budget made the server send in bursts that the OpenSSH client buffers and
-  // memmoves (bench/README.md: 20 concurrent downloads 94 MB/s at 1 MiB, 421 at 512 KiB).
+  // Larger budgets made 20 concurrent OpenSSH downloads slower, not faster (bench/README.md, Run D).
   maxInflightBytesPerSession: z.number().int().positive().default(512 * 1024),
   maxRequestsInFlight: z.number().int().positive().default(256),
   penalty: z

@@ -2,9 +2,10 @@
  * A user's root as a FileSystem with chroot semantics.
  *
  * How it confines: every path is resolved by the kernel, inside the root directory fd, with
- * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) in the native addon (native/jail.c); mutations run
- * as *at() calls on a resolved parent fd and a single leaf name. Resolution and use are one step on a
- * file descriptor, so a concurrent rename or symlink swap cannot redirect them outside the root.
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) in the native addon (native/resolve.c; the model is
+ * stated in native/jail.h); mutations run as *at() calls on a resolved parent fd and a single leaf
+ * name. Resolution and use are one step on a file descriptor, so a concurrent rename or symlink swap
+ * cannot redirect them outside the root.
  * `..` at the root stays at the root; absolute symlinks start at the root.
  *
  * Limits, stated plainly: mount points inside a root are followed (an admin's bind mount is

@@ -2,16 +2,10 @@
  * Per-user request policy, decided in one place: read-only, allow/deny lists by request name
  * (as OpenSSH's sftp-server -P/-p). A refusal is PERMISSION_DENIED and is logged by the caller.
  */
-import type { RequestName } from '../config/schema.js';
+import { WRITES, type RequestName } from './requests.js';
 import { SftpStatusError } from '../errors.js';
 
-/** Requests that change the filesystem; refused for read-only users. */
-const WRITES: ReadonlySet<RequestName> = new Set<RequestName>([
-  'write', 'setstat', 'fsetstat', 'remove', 'mkdir', 'rmdir', 'rename', 'symlink',
-  'posix-rename', 'hardlink', 'lsetstat', 'copy-data',
-]);
-
-/** Whether a request changes the filesystem (an OPEN says so through `opts.writes`). */
+/** Whether a request changes the filesystem: the table says (requests.ts), an OPEN through `opts.writes`. */
 export function changesFiles(request: RequestName, opts: { writes?: boolean } = {}): boolean {
   return WRITES.has(request) || opts.writes === true;
 }

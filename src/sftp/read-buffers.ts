@@ -5,6 +5,10 @@
  * into, so the file data is not copied once more into a new packet.
  */
 
+/** OpenSSH's limits (sftp-server.c): 256 KiB messages, reads and writes of 256 KiB - 1 KiB. */
+export const MAX_PACKET = 256 * 1024;
+export const MAX_READ = MAX_PACKET - 1024;
+
 /** uint32 length, byte type, uint32 id, uint32 data length: what precedes the data of SSH_FXP_DATA. */
 export const DATA_HEADER = 13;
 
@@ -25,3 +29,6 @@ export class BufferPool {
     if (buf.length === this.size && this.#free.length < this.keep) this.#free.push(buf);
   }
 }
+
+/** Shared by every session of this process: at most 32 idle buffers (8 MiB) are kept. */
+export const readBuffers = new BufferPool(DATA_HEADER + MAX_READ, 32);

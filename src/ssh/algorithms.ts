@@ -8,13 +8,12 @@
  *   only, no 2048-bit DH group. Clients above that cannot do that set are locked out.
  * Client preference decides among what both sides offer, so the order matters little.
  */
-import { ssh2Constants as constants, type Ssh2Constants } from './ssh2.js';
+import type * as Ssh2 from 'ssh2';
 import { mlkem768x25519Supported, MLKEM768X25519_SHA256 } from './kex/mlkem768x25519.js';
-
-export type AlgorithmProfile = 'compatible' | 'strict';
-export const ALGORITHM_CATEGORIES = ['kex', 'hostKey', 'cipher', 'mac'] as const;
-export type AlgorithmCategory = (typeof ALGORITHM_CATEGORIES)[number];
-export type AlgorithmLists = Readonly<Record<AlgorithmCategory, readonly string[]>>;
+import type { AlgorithmLists, AlgorithmProfile, AlgorithmsSetting } from '../parse/algorithms.js';
+import type { ServerConfig } from '../config/load.js';
+import type { HostKey } from './host-keys.js';
+import { ConfigError } from '../errors.js';
 
 const PQ = mlkem768x25519Supported() ? [MLKEM768X25519_SHA256] : [];
 
@@ -33,27 +32,8 @@ export const PROFILES: Readonly<Record<AlgorithmProfile, AlgorithmLists>> = {
   },
 };
 
-const ssh2Constants: Ssh2Constants = constants;
-
-/** What ssh2 can do as a server here, minus what it only does as a client or only with SHA-1. */
-const SERVER_CANNOT = new Set(['diffie-hellman-group-exchange-sha256', 'diffie-hellman-group-exchange-sha1', 'diffie-hellman-group14-sha1', 'diffie-hellman-group1-sha1', 'ssh-rsa', 'ssh-dss', 'hmac-sha1', 'hmac-sha1-etm@openssh.com', 'hmac-md5', 'hmac-sha1-96', 'hmac-md5-96']);
-export const SUPPORTED: AlgorithmLists = {
-  kex: ssh2Constants.SUPPORTED_KEX.filter((a) => !SERVER_CANNOT.has(a)),
-  hostKey: ssh2Constants.SUPPORTED_SERVER_HOST_KEY.filter((a) => !SERVER_CANNOT.has(a)),
-  cipher: ssh2Constants.SUPPORTED_CIPHER,
-  mac: ssh2Constants.SUPPORTED_MAC.filter((a) => !SERVER_CANNOT.has(a)),
-};
-
 /** Signature algorithms the server verifies for user keys (server-sig-algs): no SHA-1. */
 export const USER_SIGNATURE_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256'] as const;
-
-export interface AlgorithmsSetting {
-  profile: AlgorithmProfile;
-  kex?: string[] | undefined;
-  hostKey?: string[] | undefined;
-  cipher?: string[] | undefined;
-  mac?: string[] | undefined;
-}
 
 /** The lists a setting resolves to: the profile's, with any category given explicitly replaced. */
 export function resolveAlgorithms(setting: AlgorithmsSetting): AlgorithmLists {
@@ -71,7 +51,26 @@ export function hostKeyUsable(keyType: string, hostKeyAlgos: readonly string[]):
   return keyType === 'ssh-rsa' ? hostKeyAlgos.some((a) => a.startsWith('rsa-sha2-')) : hostKeyAlgos.includes(keyType);
 }
 
-/** Names in `list` that this server cannot offer for `category` (for config errors). */
-export function unsupported(category: AlgorithmCategory, list: readonly string[]): string[] {
-  return list.filter((a) => !SUPPORTED[category].includes(a));
+/** The ssh2 Server's config for these settings and host keys, and the keys it leaves out. */
+export function ssh2ServerConfig(config: Pick<ServerConfig, 'algorithms' | 'banner'>, hostKeys: readonly HostKey[]): { ssh2: Ssh2.ServerConfig; notOffered: HostKey[] } {
+  const algos = resolveAlgorithms(config.algorithms);
+  // Only keys the algorithm lists can use are loaded: ssh2 offers every key it is given.
+  const offered = hostKeys.filter((k) => hostKeyUsable(k.type, algos.hostKey));
+  if (offered.length === 0) throw new ConfigError([{ path: 'algorithms.hostKey', message: `none of the host keys (${hostKeys.map((k) => k.type).join(', ')}) can be used with ${algos.hostKey.join(', ')}` }]);
+  const ssh2 = {
+    hostKeys: offered.map((k) => k.pem),
+    algorithms: {
+      kex: [...algos.kex] as Ssh2.KexAlgorithm[],
+      cipher: [...algos.cipher] as Ssh2.CipherAlgorithm[],
+      hmac: [...algos.mac] as Ssh2.MacAlgorithm[],
+      // No compression: zlib before authentication is a decompression bomb.
+      compress: ['none'],
+      serverHostKey: algos.hostKey.filter((a) => offered.some((k) => hostKeyUsable(k.type, [a]))) as Ssh2.ServerHostKeyAlgorithm[],
+    },
+    ident: 'sftp-chroot',
+    ...(config.banner !== undefined ? { banner: config.banner } : {}),
+    // Patched ssh2 (server-sig-algs): exactly the signatures Authenticator verifies.
+    serverSigAlgs: USER_SIGNATURE_ALGORITHMS.join(','),
+  } as Ssh2.ServerConfig;
+  return { ssh2, notOffered: hostKeys.filter((k) => !offered.includes(k)) };
 }

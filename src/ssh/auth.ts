@@ -5,9 +5,10 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { UserRecord } from '../config/load.js';
-import type { AuthorizedKey } from './keys.js';
-import { makePasswordHash, verifyPassword, VerifiedPasswordCache, type PasswordHash } from './passwords.js';
-import type { AuthFailureReason } from '../audit/events.js';
+import type { AuthorizedKey } from '../parse/keys.js';
+import type { PasswordHash } from '../parse/password-hash.js';
+import { makePasswordHash, verifyPassword, VerifiedPasswordCache } from './passwords.js';
+import type { AuthFailureReason } from '../audit/codes.js';
 
 export type AuthResult = { ok: true; key?: AuthorizedKey } | { ok: false; reason: AuthFailureReason };
 

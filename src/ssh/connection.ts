@@ -4,23 +4,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { AuthContext, Connection, ClientInfo, SFTPWrapper } from 'ssh2';
-import type { Audit, AuditEmitter, AuthFailureReason, AuthMethod, SessionTotals } from '../audit/events.js';
+import type { AuthContext, Connection, ClientInfo, KeyboardAuthContext, PublicKeyAuthContext, SFTPWrapper } from 'ssh2';
+import type { Audit, AuditEmitter, AuthFailure, AuthMethod, SessionTotals } from '../audit/events.js';
+import { dropReason, type AuthFailureReason, type CloseReason } from '../audit/codes.js';
+import { formatRemote } from '../audit/escape.js';
 import { LogBudget } from '../audit/log-budget.js';
-import type { UserRecord } from '../config/load.js';
-import type { Authenticator } from './auth.js';
+import type { ServerConfig, UserRecord } from '../config/load.js';
+import type { AuthResult, Authenticator } from './auth.js';
+import type { Admission } from './admission.js';
+import { packetsHeldForRekey, sendExitStatus, transientInputOf } from './ssh2.js';
 import { refuseConnectionRequests, refuseSessionRequests } from './policy.js';
-import { SftpSession, SERVER_EXTENSIONS } from '../sftp/session.js';
+import { SftpSession } from '../sftp/session.js';
+import { SERVER_EXTENSIONS } from '../sftp/requests.js';
 import { Policy } from '../sftp/policy.js';
 import type { FileSystem } from '../fs/file-system.js';
 import { paceClientWindow, readIntoSharedBuffer } from './socket-tuning.js';
-
-/** What this module reads of ssh2's internal Protocol object. */
-interface Ssh2Protocol {
-  /** Packets held while a key re-exchange is under way. */
-  _queue?: unknown[];
-  setTransientInput?(arrayBuffer: ArrayBuffer): void;
-}
 
 /** Protocol errors and refusals one connection may log at once, then per second (see LogBudget). */
 const WARNINGS_BURST = 200;
@@ -28,15 +26,13 @@ const WARNINGS_PER_SECOND = 20;
 
 export const AUTH_METHODS = ['publickey', 'password', 'keyboard-interactive'] as const;
 
-export interface ConnectionLimits {
-  loginGraceSeconds: number;
-  maxAuthTries: number;
-  idleTimeoutSeconds: number;
-  maxSessionsPerConnection: number;
-  maxHandlesPerSession: number;
-  maxRequestsInFlight: number;
-  maxInflightBytesPerSession: number;
-}
+export type ConnectionLimits = Pick<
+  ServerConfig['limits'],
+  'loginGraceSeconds' | 'maxAuthTries' | 'idleTimeoutSeconds' | 'maxSessionsPerConnection' | 'maxHandlesPerSession' | 'maxRequestsInFlight' | 'maxInflightBytesPerSession'
+>;
+
+/** What a connection asks of admission (src/ssh/admission.ts) while logging in and ending. */
+export type LoginAdmission = Pick<Admission, 'sourceAllowed' | 'admitSession' | 'releaseSession' | 'authFailed' | 'authSucceeded' | 'draining'>;
 
 /** What a connection needs from the server around it (all per server instance, nothing global). */
 export interface ConnectionEnv {
@@ -50,16 +46,8 @@ export interface ConnectionEnv {
   hostPaths(): boolean;
   /** The FileSystem for a user's root (shared by that user's sessions). */
   fileSystem(user: UserRecord): FileSystem;
-  /** Called once authenticated; false refuses the login (e.g. too many sessions). */
-  admit(user: UserRecord, remoteIp: string): string | null;
-  released(user: UserRecord): void;
-  /** A failed login; returns a penalty in seconds when the source is now blocked. */
-  authFailed(conn: ClientConnection): number;
-  authSucceeded(conn: ClientConnection): void;
-  /** The user's allowFrom check. */
-  sourceAllowed(user: UserRecord, ip: string): boolean;
-  /** Set by the server on shutdown: finish, then end. */
-  draining(): boolean;
+  /** Penalties, allowFrom and session counts; `draining` is set on shutdown: finish, then end. */
+  admission: LoginAdmission;
 }
 
 /** A DISCONNECT message: reason code (RFC 4253 §11.1) and the text the client prints. */
@@ -73,9 +61,12 @@ export const DISCONNECT = {
   byApplication: (text: string): Disconnect => ({ code: 11, text }),
 } as const;
 
-export function formatRemote(ip: string | undefined, port: number | undefined): string {
-  const host = ip ?? 'unknown';
-  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+/** keyboard-interactive as sshd with PAM asks: one hidden "Password: " prompt, no title; null if the client gave up. */
+function askPassword(ctx: KeyboardAuthContext): Promise<string[] | null> {
+  return new Promise<string[] | null>((resolve) => {
+    ctx.prompt([{ prompt: 'Password: ', echo: false }], '', '', (responses) => resolve(responses));
+    ctx.once?.('abort', () => resolve(null));
+  });
 }
 
 export class ClientConnection {
@@ -91,7 +82,7 @@ export class ClientConnection {
   #channels = 0;
   #ended = false;
   #cipher: string | undefined;
-  #closeReason: string | undefined;
+  #closeReason: CloseReason | undefined;
   /** The key exchange agreed (undefined until the first one completes: how far a failed connection got). */
   #kex: string | undefined;
   /** The user name last offered, for the record of a connection that never logged in. */
@@ -184,83 +175,80 @@ export class ClientConnection {
   }
 
   async #authenticate(ctx: AuthContext): Promise<void> {
-    const env = this.env;
-    const limits = env.limits();
-    const username = ctx.username;
-    this.#triedUser = username;
-    const method = ctx.method as AuthMethod;
-    const fail = (reason: AuthFailureReason, counted = true) => {
-      if (counted) this.#attempts++;
-      env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason, attempt: this.#attempts });
-      const penalty = counted ? env.authFailed(this) : 0;
-      if (penalty > 0) {
-        env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: username, what: 'login', why: 'penalty', detail: `${this.#attempts} failed logins; ${this.ip} refused for ${penalty}s` });
-        ctx.reject([...AUTH_METHODS]);
-        this.end('penalty', DISCONNECT.tooManyFailures);
-        return;
-      }
-      if (this.#attempts >= limits.maxAuthTries) {
-        env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: 'too-many-attempts', attempt: this.#attempts });
-        // Disconnect instead of answering, as sshd does: the client cannot try a seventh time.
-        this.end('too many authentication failures', DISCONNECT.tooManyFailures);
-        return;
-      }
-      ctx.reject([...AUTH_METHODS]);
-    };
-    const succeed = (user: UserRecord, extra: { keyType?: string; keyFingerprint?: string } = {}) => {
-      if (!env.sourceAllowed(user, this.ip)) return fail('source-not-allowed');
-      const refusal = env.admit(user, this.ip);
-      if (refusal) {
-        env.audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'login', why: refusal });
-        ctx.reject([...AUTH_METHODS]);
-        this.end(refusal, DISCONNECT.byApplication(refusal === 'too-many-sessions' ? 'Too many sessions for this user' : 'Server shutting down'));
-        return;
-      }
-      this.user = user;
-      env.authSucceeded(this);
-      env.audit.emit({ event: 'auth.success', remote: this.remote, sessionId: this.sessionId, user: user.username, method, ...extra });
-      ctx.accept();
-    };
-
-    const auth = env.auth();
+    this.#triedUser = ctx.username;
+    const auth = this.env.auth();
     switch (ctx.method) {
       case 'none':
         // OpenSSH probes with "none" first; not an attempt.
-        ctx.reject([...AUTH_METHODS]);
-        return;
-      case 'password': {
-        const r = await auth.password(username, ctx.password);
-        const u = auth.user(username);
-        if (r.ok && u) return succeed(u);
-        return fail(r.ok ? 'unknown-user' : r.reason);
-      }
+        return ctx.reject([...AUTH_METHODS]);
+      case 'password':
+        return this.#decide(ctx, auth, await auth.password(ctx.username, ctx.password));
       case 'keyboard-interactive': {
-        const answers = await new Promise<string[] | null>((resolve) => {
-          // No title, as sshd with PAM: the client prints just the prompt.
-          ctx.prompt([{ prompt: 'Password: ', echo: false }], '', '', (responses) => resolve(responses));
-          ctx.once?.('abort', () => resolve(null));
-        });
+        const answers = await askPassword(ctx);
         if (!answers) return;
-        const r = await auth.password(username, answers[0] ?? '');
-        const u = auth.user(username);
-        if (r.ok && u) return succeed(u);
-        return fail(r.ok ? 'unknown-user' : r.reason);
+        return this.#decide(ctx, auth, await auth.password(ctx.username, answers[0] ?? ''));
       }
-      case 'publickey': {
-        const r = auth.publickey(username, { algo: ctx.key.algo, data: ctx.key.data, signature: ctx.signature, blob: ctx.blob, hashAlgo: ctx.hashAlgo });
-        const u = auth.user(username);
-        if (ctx.signature === undefined) {
-          // The "would you accept this key?" query: answer without counting an attempt.
-          if (r.ok) return ctx.accept();
-          env.audit.emit({ event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: username, method, reason: r.reason, attempt: this.#attempts, probe: true });
-          return ctx.reject([...AUTH_METHODS]);
-        }
-        if (r.ok && u) return succeed(u, r.key ? { keyType: r.key.type, keyFingerprint: r.key.fingerprint } : {});
-        return fail(r.ok ? 'unknown-user' : r.reason);
-      }
+      case 'publickey':
+        return this.#publickey(ctx, auth);
       default:
-        return fail('method-not-allowed', false);
+        return this.#fail(ctx, 'method-not-allowed', false);
     }
+  }
+
+  #publickey(ctx: PublicKeyAuthContext, auth: Authenticator): void {
+    const r = auth.publickey(ctx.username, { algo: ctx.key.algo, data: ctx.key.data, signature: ctx.signature, blob: ctx.blob, hashAlgo: ctx.hashAlgo });
+    if (ctx.signature === undefined) {
+      // The "would you accept this key?" query: answer without counting an attempt.
+      if (r.ok) return ctx.accept();
+      this.env.audit.emit({ ...this.#failure(ctx, r.reason), probe: true });
+      return ctx.reject([...AUTH_METHODS]);
+    }
+    this.#decide(ctx, auth, r, r.ok && r.key ? { keyType: r.key.type, keyFingerprint: r.key.fingerprint } : {});
+  }
+
+  /** A checked credential: the user is looked up after the check, which may have taken a while. */
+  #decide(ctx: AuthContext, auth: Authenticator, r: AuthResult, key: { keyType?: string; keyFingerprint?: string } = {}): void {
+    const user = auth.user(ctx.username);
+    if (r.ok && user) return this.#succeed(ctx, user, key);
+    this.#fail(ctx, r.ok ? 'unknown-user' : r.reason);
+  }
+
+  #failure(ctx: AuthContext, reason: AuthFailureReason): AuthFailure {
+    return { event: 'auth.failure', remote: this.remote, sessionId: this.sessionId, user: ctx.username, method: ctx.method as AuthMethod, reason, attempt: this.#attempts };
+  }
+
+  #fail(ctx: AuthContext, reason: AuthFailureReason, counted = true): void {
+    const { audit, admission } = this.env;
+    if (counted) this.#attempts++;
+    audit.emit(this.#failure(ctx, reason));
+    const penalty = counted ? admission.authFailed(this.ip) : 0;
+    if (penalty > 0) {
+      audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: ctx.username, what: 'login', why: 'penalty', detail: `${this.#attempts} failed logins; ${this.ip} refused for ${penalty}s` });
+      ctx.reject([...AUTH_METHODS]);
+      return this.end('penalty', DISCONNECT.tooManyFailures);
+    }
+    if (this.#attempts >= this.env.limits().maxAuthTries) {
+      audit.emit(this.#failure(ctx, 'too-many-attempts'));
+      // Disconnect instead of answering, as sshd does: the client cannot try a seventh time.
+      return this.end('too many authentication failures', DISCONNECT.tooManyFailures);
+    }
+    ctx.reject([...AUTH_METHODS]);
+  }
+
+  /** Good credentials: the login still needs an allowed source address and a free session. */
+  #succeed(ctx: AuthContext, user: UserRecord, key: { keyType?: string; keyFingerprint?: string }): void {
+    const { audit, admission } = this.env;
+    if (!admission.sourceAllowed(user, this.ip)) return this.#fail(ctx, 'source-not-allowed');
+    const refusal = admission.admitSession(user);
+    if (refusal) {
+      audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'login', why: refusal });
+      ctx.reject([...AUTH_METHODS]);
+      return this.end(refusal, DISCONNECT.byApplication(refusal === 'too-many-sessions' ? 'Too many sessions for this user' : 'Server shutting down'));
+    }
+    this.user = user;
+    admission.authSucceeded(this.ip, this.socket);
+    audit.emit({ event: 'auth.success', remote: this.remote, sessionId: this.sessionId, user: user.username, method: ctx.method as AuthMethod, ...key });
+    ctx.accept();
   }
 
   #touch = () => {
@@ -273,16 +261,10 @@ export class ClientConnection {
     if (!user) return this.end();
     const limits = this.env.limits();
     this.env.audit.emit({ event: 'session.open', remote: this.remote, sessionId: this.sessionId, user: user.username, client: this.clientIdent.slice(0, 200), ...(this.#kex ? { kex: this.#kex } : {}), ...(this.#cipher ? { cipher: this.#cipher } : {}) });
-    if (limits.idleTimeoutSeconds > 0) {
-      this.#idle = setTimeout(() => {
-        this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'idle-timeout', detail: `idle for ${limits.idleTimeoutSeconds}s` });
-        this.end('idle timeout', DISCONNECT.byApplication('Idle timeout'));
-      }, limits.idleTimeoutSeconds * 1000);
-      this.#idle.unref();
-    }
+    if (limits.idleTimeoutSeconds > 0) this.#startIdleTimer(user, limits.idleTimeoutSeconds);
     this.client.on('session', (accept, reject) => {
       this.#touch();
-      if (this.env.draining()) {
+      if (this.env.admission.draining) {
         this.#refuse('session', 'server shutting down');
         return reject();
       }
@@ -294,17 +276,22 @@ export class ClientConnection {
       const session = accept();
       session.on('close', () => this.#channels--);
       refuseSessionRequests(session, this.#refuse);
-      session.on('sftp', (acceptSftp) => {
-        const sftp = acceptSftp();
-        this.#startSftp(sftp, user);
-      });
+      session.on('sftp', (acceptSftp) => this.#startSftp(acceptSftp(), user));
     });
+  }
+
+  #startIdleTimer(user: UserRecord, seconds: number): void {
+    this.#idle = setTimeout(() => {
+      this.#log.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'session', why: 'idle-timeout', detail: `idle for ${seconds}s` });
+      this.end('idle timeout', DISCONNECT.byApplication('Idle timeout'));
+    }, seconds * 1000);
+    this.#idle.unref();
   }
 
   #startSftp(sftp: SFTPWrapper, user: UserRecord): void {
     if (this.socket) {
       // Authenticated and transferring from now on: no fresh buffer per socket read.
-      readIntoSharedBuffer(this.socket, this.#protocol ?? {});
+      readIntoSharedBuffer(this.socket, transientInputOf(this.client));
       paceClientWindow(sftp, this.socket, this.clientIdent);
     }
     // Set synchronously after accept(), before INIT is processed, so VERSION lists them.
@@ -327,32 +314,32 @@ export class ClientConnection {
       ownerName: user.username,
       groupName: user.group ?? user.username,
     });
+    this.#track(session, sftp, user);
+  }
+
+  /** Wires a started session to this connection: activity, drops, errors, the channel's end. */
+  #track(session: SftpSession, sftp: SFTPWrapper, user: UserRecord): void {
     session.onActivity = this.#touch;
     session.onDrop = (why) => {
-      this.#closeReason = why;
+      this.#closeReason = dropReason(why);
       this.socket?.destroy();
     };
     this.sessions.add(session);
-    sftp.on('error', (err: Error) => {
-      this.#log.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: 'sftp', message: err.message.slice(0, 300) });
-    });
-    sftp.on('protocol-error', (e: { kind: string; type?: number; message?: string }) => {
-      this.#log.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind: e.kind, message: (e.message ?? `packet type ${e.type ?? '?'}`).slice(0, 300) });
-    });
+    const protocolError = (kind: string, message: string) =>
+      this.#log.emit({ event: 'protocol.error', remote: this.remote, sessionId: this.sessionId, user: user.username, kind, message: message.slice(0, 300) });
+    sftp.on('error', (err: Error) => protocolError('sftp', err.message));
+    sftp.on('protocol-error', (e: { kind: string; type?: number; message?: string }) => protocolError(e.kind, e.message ?? `packet type ${e.type ?? '?'}`));
     // ssh2 never closes the channel on the client's EOF; without this OpenSSH's `quit` hangs.
     // An exit-status first: OpenSSH's ssh exits 255 without one, and scp then reports failure.
     sftp.on('end', () => {
-      const internals = sftp as unknown as { _protocol?: { exitStatus(id: number, code: number): void }; outgoing?: { id: number; state: string } };
       try {
-        if (internals.outgoing?.state === 'open') internals._protocol?.exitStatus(internals.outgoing.id, 0);
+        sendExitStatus(sftp, 0);
       } catch {
         /* channel already closing */
       }
       sftp.end();
     });
-    sftp.on('close', () => {
-      void this.#endSftp(session);
-    });
+    sftp.on('close', () => void this.#endSftp(session));
   }
 
   /** Called from the channel's close and from the connection's: each session is closed and counted once. */
@@ -375,12 +362,7 @@ export class ClientConnection {
     // Ending sends DISCONNECT at once, ahead of replies ssh2 holds for the window: they would be lost.
     for (const s of this.sessions) if (s.openHandles > 0 || s.inflight > 0 || s.unsentBytes > 0) return true;
     // Likewise what ssh2 queues while a key re-exchange is under way (sent once it completes).
-    return (this.#protocol?._queue?.length ?? 0) > 0;
-  }
-
-  /** ssh2's Protocol behind the connection (internal): its kex queue, and the patched setTransientInput. */
-  get #protocol(): Ssh2Protocol | undefined {
-    return (this.client as unknown as { _protocol?: Ssh2Protocol })._protocol;
+    return packetsHeldForRekey(this.client) > 0;
   }
 
   async #onClose(): Promise<void> {
@@ -390,39 +372,45 @@ export class ClientConnection {
     clearTimeout(this.#idle);
     clearTimeout(this.#endTimer);
     await Promise.all([...this.sessions].map((s) => this.#endSftp(s)));
-    if (!this.user) {
-      // Never logged in: one record of how far it got and why it ended.
-      this.env.audit.emit({
-        event: 'connection.close',
-        remote: this.remote,
-        sessionId: this.sessionId,
-        stage: this.#kex === undefined ? 'key-exchange' : 'authentication',
-        reason: this.#closeReason ?? (this.#kex === undefined ? 'closed during key exchange' : 'closed by the client before logging in'),
-        durationMs: Date.now() - this.opened,
-        client: this.clientIdent.slice(0, 200),
-        ...(this.#triedUser !== undefined ? { user: this.#triedUser } : {}),
-        ...(this.#attempts > 0 ? { failedAttempts: this.#attempts } : {}),
-        ...(this.#budget.suppressed > 0 ? { unlogged: this.#budget.suppressed } : {}),
-      });
-    }
     if (this.user) {
-      this.env.released(this.user);
-      this.env.audit.emit({
-        event: 'session.close',
-        remote: this.remote,
-        sessionId: this.sessionId,
-        user: this.user.username,
-        durationMs: Date.now() - this.opened,
-        totals: this.#totals,
-        ...(this.#closeReason ? { reason: this.#closeReason } : {}),
-        ...(this.#budget.suppressed > 0 ? { unlogged: this.#budget.suppressed } : {}),
-      });
-    }
+      this.env.admission.releaseSession(this.user);
+      this.#recordSessionClose(this.user);
+    } else this.#recordConnectionClose();
     this.#resolveClosed();
   }
 
+  /** Never logged in: one record of how far it got and why it ended. */
+  #recordConnectionClose(): void {
+    const kexDone = this.#kex !== undefined;
+    this.env.audit.emit({
+      event: 'connection.close',
+      remote: this.remote,
+      sessionId: this.sessionId,
+      stage: kexDone ? 'authentication' : 'key-exchange',
+      reason: this.#closeReason ?? (kexDone ? 'closed by the client before logging in' : 'closed during key exchange'),
+      durationMs: Date.now() - this.opened,
+      client: this.clientIdent.slice(0, 200),
+      ...(this.#triedUser !== undefined ? { user: this.#triedUser } : {}),
+      ...(this.#attempts > 0 ? { failedAttempts: this.#attempts } : {}),
+      ...(this.#budget.suppressed > 0 ? { unlogged: this.#budget.suppressed } : {}),
+    });
+  }
+
+  #recordSessionClose(user: UserRecord): void {
+    this.env.audit.emit({
+      event: 'session.close',
+      remote: this.remote,
+      sessionId: this.sessionId,
+      user: user.username,
+      durationMs: Date.now() - this.opened,
+      totals: this.#totals,
+      ...(this.#closeReason ? { reason: this.#closeReason } : {}),
+      ...(this.#budget.suppressed > 0 ? { unlogged: this.#budget.suppressed } : {}),
+    });
+  }
+
   /** Ends the connection; `disconnect` is what the client is told (sshd's words where sshd has some). */
-  end(reason?: string, disconnect: Disconnect = DISCONNECT.byApplication('')): void {
+  end(reason?: CloseReason, disconnect: Disconnect = DISCONNECT.byApplication('')): void {
     if (reason) this.#closeReason ??= reason;
     try {
       this.client.end(disconnect.code, disconnect.text);

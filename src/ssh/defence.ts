@@ -6,7 +6,8 @@
  *   for authFailSeconds, doubling on each repeat up to maxSeconds; a success clears the record;
  * - per-source connection cap.
  */
-import { BlockList, isIPv6 } from 'node:net';
+import type { RefusalReason } from '../audit/codes.js';
+import { Tally } from './tally.js';
 
 export interface DefenceOptions {
   maxStartups: string;
@@ -21,6 +22,9 @@ interface SourceState {
   lastSeen: number;
 }
 
+/** Why Defence refuses a new connection. */
+export type SourceRefusal = Extract<RefusalReason, 'penalty' | 'too-many-connections-from-source' | 'too-many-startups'>;
+
 export function parseMaxStartups(spec: string): { start: number; rate: number; full: number } {
   const parts = spec.split(':').map(Number);
   if (parts.length === 1) return { start: parts[0]!, rate: 100, full: parts[0]! };
@@ -31,7 +35,7 @@ export class Defence {
   #opts: DefenceOptions;
   #startups = 0;
   readonly #sources = new Map<string, SourceState>();
-  readonly #connections = new Map<string, number>();
+  readonly #connections = new Tally();
   readonly #random: () => number;
 
   constructor(opts: DefenceOptions, random: () => number = Math.random) {
@@ -44,10 +48,10 @@ export class Defence {
   }
 
   /** Why a new connection from `ip` must be refused, or null. Counts it as unauthenticated. */
-  admitConnection(ip: string, now = Date.now()): string | null {
+  admitConnection(ip: string, now = Date.now()): SourceRefusal | null {
     const src = this.#sources.get(ip);
     if (src && src.blockedUntil > now) return 'penalty';
-    if ((this.#connections.get(ip) ?? 0) >= this.#opts.maxConnectionsPerSource) return 'too-many-connections-from-source';
+    if (this.#connections.get(ip) >= this.#opts.maxConnectionsPerSource) return 'too-many-connections-from-source';
     const { start, rate, full } = parseMaxStartups(this.#opts.maxStartups);
     if (this.#startups >= full) return 'too-many-startups';
     if (this.#startups >= start) {
@@ -55,7 +59,7 @@ export class Defence {
       if (this.#random() < p) return 'too-many-startups';
     }
     this.#startups++;
-    this.#connections.set(ip, (this.#connections.get(ip) ?? 0) + 1);
+    this.#connections.add(ip, 1);
     return null;
   }
 
@@ -65,9 +69,7 @@ export class Defence {
   }
 
   connectionClosed(ip: string): void {
-    const n = (this.#connections.get(ip) ?? 1) - 1;
-    if (n <= 0) this.#connections.delete(ip);
-    else this.#connections.set(ip, n);
+    this.#connections.add(ip, -1);
   }
 
   /** Records a failed login; returns the penalty in seconds if the source is now blocked. */
@@ -101,29 +103,4 @@ export class Defence {
     const horizon = now - Math.max(this.#opts.penalty.maxSeconds * 1000, 3600_000);
     for (const [ip, s] of this.#sources) if (s.lastSeen < horizon && s.blockedUntil < now) this.#sources.delete(ip);
   }
-}
-
-/** CIDR allow-lists ("10.0.0.0/8", "2001:db8::/32", "192.0.2.7"). */
-export function parseAllowFrom(list: readonly string[]): BlockList | Error {
-  const bl = new BlockList();
-  for (const entry of list) {
-    const [addr, bits] = entry.split('/');
-    const type = isIPv6(addr ?? '') ? 'ipv6' : 'ipv4';
-    try {
-      if (bits === undefined) bl.addAddress(addr!, type);
-      else {
-        const prefix = Number(bits);
-        if (!/^\d+$/.test(bits) || prefix > (type === 'ipv6' ? 128 : 32)) throw new Error('bad prefix');
-        bl.addSubnet(addr!, prefix, type);
-      }
-    } catch {
-      return new Error(`"${entry}" is not an IP address or CIDR range (expected e.g. "192.0.2.0/24" or "2001:db8::/32")`);
-    }
-  }
-  return bl;
-}
-
-export function addressAllowed(list: BlockList, ip: string): boolean {
-  const plain = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-  return list.check(plain, isIPv6(plain) ? 'ipv6' : 'ipv4');
 }

@@ -7,7 +7,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ssh2 } from './ssh2.js';
-import { describeHostKey, type HostKeyInfo } from './keys.js';
+import { describeHostKey, type HostKeyInfo } from '../parse/keys.js';
 
 export interface HostKey extends HostKeyInfo {
   readonly pem: Buffer;

@@ -1,29 +1,11 @@
 /**
- * scrypt password hashes: `$scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt b64>$<hash b64>`.
- * Verification runs on the thread pool (crypto.scrypt) and compares fixed-length keys in constant time.
+ * scrypt password hashing (format in src/parse/password-hash.ts). Verification runs on the thread
+ * pool (crypto.scrypt) and compares fixed-length keys in constant time.
  */
 import { randomBytes, scrypt, timingSafeEqual, createHmac } from 'node:crypto';
-
-export interface PasswordHash {
-  readonly ln: number;
-  readonly r: number;
-  readonly p: number;
-  readonly salt: Buffer;
-  readonly hash: Buffer;
-}
+import { formatPasswordHash, type PasswordHash } from '../parse/password-hash.js';
 
 const KEY_LEN = 32;
-const FORMAT = /^\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*)$/;
-
-export function parsePasswordHash(text: string): PasswordHash | Error {
-  const m = FORMAT.exec(text);
-  if (!m) return new Error('expected "$scrypt$ln=…,r=…,p=…$salt$hash"');
-  const [ln, r, p] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  if (ln < 1 || ln > 22 || r < 1 || r > 32 || p < 1 || p > 16) return new Error('scrypt parameters out of range (ln 1-22, r 1-32, p 1-16)');
-  const hash = Buffer.from(m[5] ?? '', 'base64');
-  if (hash.length < 16) return new Error('hash too short');
-  return { ln, r, p, salt: Buffer.from(m[4] ?? '', 'base64'), hash };
-}
 
 function derive(password: string | Buffer, salt: Buffer, ln: number, r: number, p: number, keyLen: number): Promise<Buffer> {
   const N = 2 ** ln;
@@ -32,10 +14,9 @@ function derive(password: string | Buffer, salt: Buffer, ln: number, r: number, 
   );
 }
 
+/** A passwordHash value for the config (what `sftp-chroot hash-password` prints). */
 export async function hashPassword(password: string, ln = 15): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await derive(password, salt, ln, 8, 1, KEY_LEN);
-  return `$scrypt$ln=${ln},r=8,p=1$${salt.toString('base64')}$${key.toString('base64')}`;
+  return formatPasswordHash(await makePasswordHash(password, ln));
 }
 
 export async function makePasswordHash(password: string, ln: number): Promise<PasswordHash> {

@@ -198,66 +198,75 @@ export function parseProxyHeader(buf: Buffer): ProxyParseResult {
  * to ssh2); it leaves the socket with no listeners of its own once settled.
  */
 export function readProxyHeader(socket: Socket, opts: { mode: Exclude<ProxyMode, 'off'>; timeoutMs: number }): Promise<ProxySource | null> {
-  return new Promise<ProxySource | null>((resolve, reject) => {
-    let buf: Buffer = Buffer.alloc(0);
-    let settled = false;
+  return new Promise<ProxySource | null>((resolve, reject) => new HeaderRead(socket, opts, resolve, reject).start());
+}
 
-    const cleanup = () => {
-      settled = true;
-      clearTimeout(timer);
-      socket.removeListener('readable', onReadable);
-      socket.removeListener('end', onEnd);
-      socket.removeListener('close', onClose);
-      socket.removeListener('error', onError);
-    };
-    const fail = (message: string) => {
-      if (settled) return;
-      cleanup();
-      reject(new ProxyProtocolError(message));
-    };
-    const succeed = (source: ProxySource | null, consumed: number) => {
-      if (settled) return;
-      cleanup();
-      const rest = buf.subarray(consumed);
-      buf = Buffer.alloc(0);
-      if (rest.length > 0) socket.unshift(rest);
-      resolve(source);
-    };
+/** One header read: what arrives is buffered until the header is decided, then the rest goes back to the socket. */
+class HeaderRead {
+  #buf: Buffer = Buffer.alloc(0);
+  #settled = false;
+  #timer: NodeJS.Timeout | undefined;
 
-    const onReadable = () => {
-      if (settled) return;
-      let chunk: Buffer | null;
-      while (!settled && (chunk = socket.read() as Buffer | null) !== null) {
-        buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
-        const r = parseProxyHeader(buf);
-        switch (r.kind) {
-          case 'more':
-            break;
-          case 'absent':
-            if (opts.mode === 'optional') succeed(null, 0);
-            else fail('expected a PROXY protocol header');
-            break;
-          case 'error':
-            fail(r.message);
-            break;
-          case 'done':
-            succeed(r.source, r.length);
-            break;
-        }
-      }
-    };
-    const onEnd = () => fail('connection ended before a complete PROXY protocol header');
-    const onClose = () => fail('connection closed before a complete PROXY protocol header');
-    const onError = (err: Error) => fail(`socket error before a complete PROXY protocol header: ${err.message}`);
+  constructor(
+    readonly socket: Socket,
+    readonly opts: { mode: Exclude<ProxyMode, 'off'>; timeoutMs: number },
+    readonly resolve: (source: ProxySource | null) => void,
+    readonly reject: (err: ProxyProtocolError) => void,
+  ) {}
 
-    const timer = setTimeout(() => fail(`no complete PROXY protocol header within ${opts.timeoutMs} ms`), opts.timeoutMs);
-    timer.unref?.();
-    socket.on('readable', onReadable);
-    socket.once('end', onEnd);
-    socket.once('close', onClose);
-    socket.once('error', onError);
+  start(): void {
+    const { socket, opts } = this;
+    this.#timer = setTimeout(() => this.#fail(`no complete PROXY protocol header within ${opts.timeoutMs} ms`), opts.timeoutMs);
+    this.#timer.unref?.();
+    socket.on('readable', this.#onReadable);
+    socket.once('end', this.#onEnd);
+    socket.once('close', this.#onClose);
+    socket.once('error', this.#onError);
     // Bytes may already be buffered (the 'readable' listener then fires on its own), or the socket
     // may already be gone.
-    if (socket.destroyed) fail('socket already closed');
-  });
+    if (socket.destroyed) this.#fail('socket already closed');
+  }
+
+  #cleanup(): void {
+    this.#settled = true;
+    clearTimeout(this.#timer);
+    this.socket.removeListener('readable', this.#onReadable);
+    this.socket.removeListener('end', this.#onEnd);
+    this.socket.removeListener('close', this.#onClose);
+    this.socket.removeListener('error', this.#onError);
+  }
+
+  #fail(message: string): void {
+    if (this.#settled) return;
+    this.#cleanup();
+    this.reject(new ProxyProtocolError(message));
+  }
+
+  #succeed(source: ProxySource | null, consumed: number): void {
+    if (this.#settled) return;
+    this.#cleanup();
+    const rest = this.#buf.subarray(consumed);
+    this.#buf = Buffer.alloc(0);
+    if (rest.length > 0) this.socket.unshift(rest);
+    this.resolve(source);
+  }
+
+  #onReadable = (): void => {
+    let chunk: Buffer | null;
+    while (!this.#settled && (chunk = this.socket.read() as Buffer | null) !== null) {
+      this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+      this.#decide(parseProxyHeader(this.#buf));
+    }
+  };
+
+  #decide(r: ProxyParseResult): void {
+    if (r.kind === 'done') this.#succeed(r.source, r.length);
+    else if (r.kind === 'error') this.#fail(r.message);
+    else if (r.kind === 'absent' && this.opts.mode === 'optional') this.#succeed(null, 0);
+    else if (r.kind === 'absent') this.#fail('expected a PROXY protocol header');
+  }
+
+  #onEnd = (): void => this.#fail('connection ended before a complete PROXY protocol header');
+  #onClose = (): void => this.#fail('connection closed before a complete PROXY protocol header');
+  #onError = (err: Error): void => this.#fail(`socket error before a complete PROXY protocol header: ${err.message}`);
 }

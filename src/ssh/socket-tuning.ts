@@ -3,7 +3,7 @@
  * its own for a request whose reply is on the way.
  */
 import type { Socket } from 'node:net';
-import * as native from '../jail/native.js';
+import { setQuickAck, tcpMinRtt } from '../net/native.js';
 
 /** How long a client's data may go unanswered before its ACK is sent on its own. */
 const LONE_ACK_AFTER_MS = 1;
@@ -57,7 +57,7 @@ export function tuneSocket(socket: Socket): void {
   let timer: NodeJS.Timeout | undefined;
   const check = () => {
     timer = undefined;
-    if (unanswered && !socket.destroyed) native.setQuickAck(fd);
+    if (unanswered && !socket.destroyed) setQuickAck(fd);
   };
   socket.on('data', () => {
     unanswered = true;
@@ -135,7 +135,7 @@ export function paceClientWindow(channel: ChannelWindow, socket: Socket, clientI
   if (!OPENSSH_CLIENT.test(clientIdent)) return false;
   const fd = socketFd(socket);
   if (fd === undefined) return false;
-  const rtt = native.tcpMinRtt(fd);
+  const rtt = tcpMinRtt(fd);
   if (rtt < 0 || rtt >= PACE_BELOW_RTT_US) return false;
   const reserve = channel.outgoing.window - PACED_WINDOW;
   if (reserve <= 0) return false;

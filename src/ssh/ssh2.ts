@@ -1,48 +1,13 @@
 /**
- * The one doorway to ssh2. The server runs ssh2 1.17.0 with patches/ssh2+1.17.0.patch applied,
- * bundled at build time into dist/vendor/ssh2.cjs (scripts/bundle-ssh2.mjs) and reached through
- * package.json "imports" (`#ssh2`): an install patches nothing, and a consumer's own ssh2 (hoisted
- * or not) is never the one the server uses. ssh2's internals the project relies on are reached
- * here and nowhere else; src/ssh/ssh2-probe.ts checks at start that the patched behaviours are in
- * effect. Types: @types/ssh2 plus src/ssh/ssh2-ext.d.ts.
+ * The one doorway to ssh2's internals. The bundled, patched ssh2 is loaded by
+ * src/vendor/ssh2-bundle.ts; every private member the server relies on (`_sock`, `_protocol`, a
+ * channel's `outgoing`, the patched setTransientInput) is read here and nowhere else, so an ssh2
+ * upgrade has one place to check. src/ssh/ssh2-probe.ts checks at start that the patched behaviours
+ * are in effect. Types: @types/ssh2 plus src/ssh/ssh2-ext.d.ts.
  */
-import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import type * as Ssh2 from 'ssh2';
-
-/** ssh2's lib/protocol/constants.js: the algorithm names it implements. */
-export interface Ssh2Constants {
-  SUPPORTED_KEX: readonly string[];
-  SUPPORTED_SERVER_HOST_KEY: readonly string[];
-  SUPPORTED_CIPHER: readonly string[];
-  SUPPORTED_MAC: readonly string[];
-  /** Added by the patch: whether this Node can run mlkem768x25519-sha256. */
-  mlkem768x25519Supported?: boolean;
-}
-
-/** The bundle's exports (scripts/bundle-ssh2.mjs writes its entry). */
-interface Bundle {
-  ssh2: typeof Ssh2;
-  crypto: { bindingAvailable?: boolean; isOutPacket?: unknown; releaseOutPacket?: unknown };
-  constants: Ssh2Constants;
-  /** lib/protocol/mlkem768x25519.js, added by the patch (typed in src/ssh/kex/mlkem768x25519.ts). */
-  mlkem768x25519: unknown;
-  /** lib/protocol/SFTP.js's SFTP class (the probe drives one in server mode). */
-  SFTP: new (client: unknown, chanInfo: unknown, cfg: { server: boolean }) => Ssh2.SFTPWrapper;
-  /** lib/protocol/Protocol.js's class. */
-  Protocol: { prototype: Record<string, unknown> };
-  patch: { ssh2: string; sha256: string };
-}
-
-function load(): Bundle {
-  try {
-    return createRequire(import.meta.url)('#ssh2') as Bundle;
-  } catch (e) {
-    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-    throw new Error(`sftp-chroot's bundled ssh2 (dist/vendor/ssh2.cjs) cannot be loaded: ${why}. In a checkout run \`npm run build\`; an installed package is damaged: reinstall it.`);
-  }
-}
-
-const bundle = load();
+import { bundle, type Ssh2Constants } from '../vendor/ssh2-bundle.js';
 
 /** ssh2 as the server uses it (patched): Server, utils, … and the Client with the same patches. */
 export const ssh2: typeof Ssh2 = bundle.ssh2;
@@ -54,4 +19,46 @@ export const ssh2Internals = { SFTP: bundle.SFTP, Protocol: bundle.Protocol, cry
 /** ssh2's native crypto binding (built by the installed ssh2 at install) doubles throughput. */
 export function cryptoBindingAvailable(): boolean {
   return bundle.crypto.bindingAvailable === true;
+}
+
+/** What the server reads of a server-side Connection's lib/protocol/Protocol.js object. */
+export interface TransientInput {
+  /** Patched: parse from this shared buffer, copying out what outlives the parse. */
+  setTransientInput?(arrayBuffer: ArrayBuffer): void;
+}
+interface ConnectionInternals {
+  _sock?: Socket;
+  _protocol?: TransientInput & {
+    /** Packets held while a key re-exchange is under way. */
+    _queue?: unknown[];
+  };
+}
+interface ChannelInternals {
+  _protocol?: { exitStatus(id: number, code: number): void };
+  outgoing?: { id: number; state: string };
+}
+
+const connectionInternals = (client: Ssh2.Connection) => client as unknown as ConnectionInternals;
+
+/** The socket ssh2 reads this connection from (undefined if ssh2 was handed another stream). */
+export function socketOf(client: Ssh2.Connection): Socket | undefined {
+  return connectionInternals(client)._sock;
+}
+
+/** Packets ssh2 holds back until a key re-exchange completes (sent then, so still owed to the client). */
+export function packetsHeldForRekey(client: Ssh2.Connection): number {
+  return connectionInternals(client)._protocol?._queue?.length ?? 0;
+}
+
+/** The connection's Protocol, as socket-tuning's readIntoSharedBuffer needs it (empty if absent). */
+export function transientInputOf(client: Ssh2.Connection): TransientInput {
+  return connectionInternals(client)._protocol ?? {};
+}
+
+/** Sends exit-status `code` on a channel that is still open; false if it was not (already closing). */
+export function sendExitStatus(channel: Ssh2.SFTPWrapper, code: number): boolean {
+  const internals = channel as unknown as ChannelInternals;
+  if (internals.outgoing?.state !== 'open' || !internals._protocol) return false;
+  internals._protocol.exitStatus(internals.outgoing.id, code);
+  return true;
 }

@@ -5,13 +5,11 @@
 import { posix } from 'node:path';
 import type { DirReader, FileSystem, OpenFile, FileStat, SetAttrs, VfsStat, OpenFlags, DirEntry } from '../fs/file-system.js';
 import { ConnectionDrop, SftpStatusError, STATUS, type StatusName } from '../errors.js';
+import { FAULT_NAMES, type FaultName } from '../sftp/requests.js';
 
-export const FAULT_OPS = [
-  'open', 'close', 'read', 'write', 'opendir', 'readdir', 'stat', 'lstat', 'fstat', 'setstat', 'fsetstat',
-  'lsetstat', 'mkdir', 'rmdir', 'remove', 'rename', 'posix-rename', 'readlink', 'symlink', 'realpath',
-  'hardlink', 'statvfs', 'fstatvfs', 'fsync', 'copy-data',
-] as const;
-export type FaultOp = (typeof FAULT_OPS)[number];
+/** What failNext() may name: the fault names of the SFTP layer's request table (sftp/requests.ts). */
+export const FAULT_OPS: readonly FaultOp[] = FAULT_NAMES;
+export type FaultOp = FaultName;
 
 export interface FaultOptions {
   /** Only requests on this virtual path (exact match). */

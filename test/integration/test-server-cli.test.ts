@@ -262,9 +262,15 @@ function run(cmd: string, args: string[], env: Record<string, string> = {}): Pro
 
 describe('the examples for other languages', () => {
   it('the pytest example (paramiko) passes', async () => {
-    const r = await run('/usr/bin/python3', ['-m', 'pytest', 'examples/pytest', '-q'], { PYTHONDONTWRITEBYTECODE: '1' });
-    expect(r.out).toMatch(/^2 passed/m);
-    expect(r.code).toBe(0);
+    // pytest's tmp_path goes into a folder of ours (its default, /tmp/pytest-of-<user>, would stay).
+    const base = await mkdtemp(join(tmpdir(), 'sftp-chroot-pytest-'));
+    try {
+      const r = await run('/usr/bin/python3', ['-m', 'pytest', 'examples/pytest', '-q', '--basetemp', join(base, 't')], { PYTHONDONTWRITEBYTECODE: '1' });
+      expect(r.out).toMatch(/^2 passed/m);
+      expect(r.code).toBe(0);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
   });
 
   it('the JUnit 5 example (JSch) passes', async () => {

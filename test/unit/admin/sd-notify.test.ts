@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { sdNotify } from '../../../src/jail/native.js';
+import { sdNotify } from '../../../src/net/native.js';
 import { serviceNotifier } from '../../../src/admin/sd-notify.js';
 import { notifySocket, type NotifySocket } from '../../helpers/notify-socket.js';
 

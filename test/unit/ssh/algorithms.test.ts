@@ -1,10 +1,7 @@
-import { afterAll, describe, it, expect } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { ALGORITHM_CATEGORIES, PROFILES, SUPPORTED, resolveAlgorithms, hostKeyUsable, unsupported, type AlgorithmLists } from '../../../src/ssh/algorithms.js';
+import { describe, it, expect } from 'vitest';
+import { PROFILES, resolveAlgorithms, hostKeyUsable, ssh2ServerConfig } from '../../../src/ssh/algorithms.js';
+import { ALGORITHM_CATEGORIES, unsupported, type AlgorithmLists } from '../../../src/parse/algorithms.js';
 import { mlkem768x25519Supported } from '../../../src/ssh/kex/mlkem768x25519.js';
-import { validateConfig } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/errors.js';
 
 /** SHA-1 in any role: the *-sha1 names, hmac-sha1*, and the ssh-rsa (SHA-1) signature. */
@@ -64,50 +61,14 @@ describe('resolveAlgorithms', () => {
     expect(hostKeyUsable('ssh-ed25519', PROFILES.strict.hostKey)).toBe(true);
   });
 
-  it('SHA-1 and what ssh2 cannot serve are not supported names', () => {
-    expect(SUPPORTED.mac).not.toContain('hmac-sha1');
-    expect(SUPPORTED.kex).not.toContain('diffie-hellman-group-exchange-sha256');
-    expect(SUPPORTED.kex).not.toContain('diffie-hellman-group14-sha1');
-    expect(SUPPORTED.hostKey).not.toContain('ssh-rsa');
-  });
-});
-
-describe('config: algorithms', () => {
-  const base = mkdtempSync(join(tmpdir(), 'cfg-alg-'));
-  afterAll(() => rmSync(base, { recursive: true, force: true }));
-  const users = [{ username: 'u', password: 'p', root: base }];
-
-  function issues(algorithms: unknown): { path: string; message: string }[] {
-    try {
-      validateConfig({ algorithms, users }, { baseDir: base });
-    } catch (e) {
-      if (e instanceof ConfigError) return [...e.issues];
-      throw e;
-    }
-    return [];
-  }
-
-  it('rejects hmac-sha1 with an error at algorithms.mac that names it', () => {
-    const list = issues({ mac: ['hmac-sha1'] });
-    expect(list).toHaveLength(1);
-    expect(list[0]!.path).toBe('algorithms.mac');
-    expect(list[0]!.message).toContain('"hmac-sha1"');
-  });
-
-  it('rejects diffie-hellman-group-exchange-sha256 (ssh2 cannot serve it) at algorithms.kex', () => {
-    const list = issues({ kex: ['curve25519-sha256', 'diffie-hellman-group-exchange-sha256'] });
-    expect(list).toHaveLength(1);
-    expect(list[0]!.path).toBe('algorithms.kex');
-    expect(list[0]!.message).toContain('"diffie-hellman-group-exchange-sha256"');
-    expect(list[0]!.message).not.toContain('"curve25519-sha256"');
-  });
-
-  it('defaults to the compatible profile and takes "strict" or a profile with one list replaced', () => {
-    expect(validateConfig({ users }, { baseDir: base }).algorithms).toEqual({ profile: 'compatible' });
-    expect(validateConfig({ algorithms: 'strict', users }, { baseDir: base }).algorithms).toEqual({ profile: 'strict' });
-    expect(validateConfig({ algorithms: { profile: 'strict', mac: ['hmac-sha2-256-etm@openssh.com'] }, users }, { baseDir: base }).algorithms).toMatchObject({
-      profile: 'strict',
-      mac: ['hmac-sha2-256-etm@openssh.com'],
-    });
+  it('the ssh2 config offers only host keys the lists can use, and says which it left out', () => {
+    const key = (type: string) => ({ type, fingerprint: `SHA256:${type}`, pem: Buffer.from(type), generated: true });
+    const [ed, ecdsa] = [key('ssh-ed25519'), key('ecdsa-sha2-nistp256')];
+    const { ssh2, notOffered } = ssh2ServerConfig({ algorithms: { profile: 'strict' }, banner: undefined }, [ed, ecdsa]);
+    expect(ssh2.hostKeys).toEqual([ed.pem]);
+    expect(ssh2.algorithms?.serverHostKey).toEqual(['ssh-ed25519']);
+    expect(ssh2.algorithms?.compress).toEqual(['none']);
+    expect(notOffered).toEqual([ecdsa]);
+    expect(() => ssh2ServerConfig({ algorithms: { profile: 'strict' }, banner: undefined }, [ecdsa])).toThrow(ConfigError);
   });
 });

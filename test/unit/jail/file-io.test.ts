@@ -3,7 +3,7 @@ import { openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dir, type DirectoryResult } from 'tmp-promise';
 import { join } from 'node:path';
-import { FileIo } from '../../src/jail/file-io.js';
+import { FileIo } from '../../../src/jail/file-io.js';
 
 let tmp: DirectoryResult;
 const DATA = randomBytes(16 * 1000 + 123);

@@ -5,9 +5,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import * as jail from '../../src/jail/native.js';
-import { Jail } from '../../src/jail/jail.js';
-import { socketFd, tcpPairs } from '../helpers/tcp.js';
+import * as jail from '../../../src/jail/native.js';
+import { Jail } from '../../../src/jail/jail.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND } = fs.constants;
 const SECRET = 'SECRET-OUTSIDE';
@@ -74,17 +73,6 @@ function snapshot(top: string): Record<string, string> {
 }
 
 const inRoot = (...parts: string[]): string => path.join(fx.root, ...parts);
-
-/** Runs `fn` with the fd of a regular file in the root (for calls that must refuse non-sockets). */
-async function withFileFd(fn: (fd: number) => void): Promise<void> {
-  const { fd } = await jail.open(fx.rootFd, 'f', O_WRONLY | O_CREAT, 0o644);
-  try {
-    fn(fd);
-  } finally {
-    jail.closeFd(fd);
-  }
-}
-
 
 /** The rejection code of a promise, or 'OK'. */
 async function outcome(p: Promise<unknown>): Promise<string> {
@@ -768,7 +756,7 @@ describe('setstat', () => {
   });
 });
 
-describe('statvfs, copyRange, setQuickAck', () => {
+describe('statvfs and copyRange', () => {
   it('statvfs and fstatvfs describe the filesystem', async () => {
     fs.writeFileSync(inRoot('f'), '');
     const v = await jail.statvfs(fx.rootFd, '/f');
@@ -819,25 +807,6 @@ describe('statvfs, copyRange, setQuickAck', () => {
     }
     expect(fs.readFileSync(inRoot('dst'), 'utf8')).toBe('XYabc');
     expect(fs.readFileSync(inRoot('src'), 'utf8').slice(0, 2)).toBe('aa');
-  });
-
-  it('setQuickAck works on a TCP socket and reports false otherwise', async () => {
-    await withFileFd((fd) => expect(jail.setQuickAck(fd)).toBe(false));
-    const tcp = await tcpPairs(1);
-    expect(jail.setQuickAck(socketFd(tcp.pairs[0]!.client))).toBe(true);
-    tcp.close();
-  });
-
-  it('tcpMinRtt reads a loopback connection\'s lowest RTT (well under 1 ms) and -1 for a file', async () => {
-    await withFileFd((fd) => expect(jail.tcpMinRtt(fd)).toBe(-1));
-    const tcp = await tcpPairs(1);
-    const { client, server } = tcp.pairs[0]!;
-    client.write('x');
-    await new Promise((resolve) => server.once('data', resolve));
-    const rtt = jail.tcpMinRtt(socketFd(server));
-    expect(rtt).toBeGreaterThanOrEqual(0);
-    expect(rtt).toBeLessThan(1000);
-    tcp.close();
   });
 });
 

@@ -6,8 +6,8 @@
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PACED_WINDOW, paceClientWindow, readIntoSharedBuffer } from '../../src/ssh/socket-tuning.js';
-import { tcpPairs, type TcpPair } from '../helpers/tcp.js';
+import { PACED_WINDOW, paceClientWindow, readIntoSharedBuffer } from '../../../src/ssh/socket-tuning.js';
+import { tcpPairs, type TcpPair } from '../../helpers/tcp.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {

@@ -7,7 +7,7 @@ import { createServer, connect, type Server, type Socket, type AddressInfo } fro
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import ssh2 from 'ssh2';
-import { readProxyHeader, ProxyProtocolError, V2_SIGNATURE, MAX_V2_LENGTH, type ProxySource } from '../../src/ssh/proxy-protocol.js';
+import { readProxyHeader, ProxyProtocolError, V2_SIGNATURE, MAX_V2_LENGTH, type ProxySource } from '../../../src/ssh/proxy-protocol.js';
 
 type Mode = 'optional' | 'required';
 interface Outcome {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { LogBudget } from '../../src/audit/log-budget.js';
+import { LogBudget } from '../../../src/audit/log-budget.js';
 
 describe('LogBudget: per-connection budget for warning records', () => {
   it('passes a whole burst, then refuses and counts what it refuses', () => {

@@ -1,8 +1,11 @@
-/** Public-key parsing for authorized_keys lines and host keys (ssh2's parser, options stripped). */
+/**
+ * SSH public and private keys as config files hold them: authorized_keys lines (options stripped),
+ * host key files, SHA256 fingerprints. ssh2's own parser reads the key material.
+ */
 import { createHash } from 'node:crypto';
-import { ssh2 } from './ssh2.js';
+import { bundle } from '../vendor/ssh2-bundle.js';
 
-const { utils } = ssh2;
+const { utils } = bundle.ssh2;
 
 export interface AuthorizedKey {
   /** Key type as on the wire, e.g. 'ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256'. */
@@ -15,10 +18,22 @@ export interface AuthorizedKey {
   verify(data: Buffer, signature: Buffer, hashAlgo?: string): boolean;
 }
 
+export interface HostKeyInfo {
+  readonly type: string;
+  readonly fingerprint: string;
+}
+
 const KEY_TYPE = /(?:^|\s)((?:ssh-(?:ed25519|rsa|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-[a-z0-9@.-]+)\s+[A-Za-z0-9+/]+={0,3})(?:\s+(.*))?$/;
 
+/** OpenSSH's form: "SHA256:" and the unpadded base64 of the blob's SHA-256. */
 export function fingerprintOf(blob: Buffer): string {
   return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
+}
+
+/** ssh2's parseKey, first key only (it returns an array for some inputs). */
+function parseOne(data: string | Buffer): ReturnType<typeof utils.parseKey> {
+  const parsed = utils.parseKey(data);
+  return Array.isArray(parsed) ? parsed[0] : parsed;
 }
 
 /**
@@ -27,12 +42,10 @@ export function fingerprintOf(blob: Buffer): string {
  * a line that holds no usable key.
  */
 export function parseAuthorizedKey(line: string): AuthorizedKey | Error {
-  const trimmed = line.trim();
-  const m = KEY_TYPE.exec(trimmed);
+  const m = KEY_TYPE.exec(line.trim());
   if (!m || m[1] === undefined) return new Error('expected an OpenSSH public key line such as "ssh-ed25519 AAAA… comment"');
   if (m[1].startsWith('sk-')) return new Error('security-key (sk-*) keys are not supported');
-  const parsed = utils.parseKey(m[1]);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  const key = parseOne(m[1]);
   if (!key || key instanceof Error) return new Error(`unreadable public key${key instanceof Error ? `: ${key.message}` : ''}`);
   const blob = key.getPublicSSH();
   return {
@@ -49,15 +62,9 @@ export function authorizedKeyLines(text: string): string[] {
   return text.split(/\r?\n/).filter((l) => l.trim() !== '' && !l.trim().startsWith('#'));
 }
 
-export interface HostKeyInfo {
-  readonly type: string;
-  readonly fingerprint: string;
-}
-
 /** Parses a private host key and describes it; Error if ssh2 cannot use it. */
 export function describeHostKey(pem: Buffer | string): HostKeyInfo | Error {
-  const parsed = utils.parseKey(pem);
-  const key = Array.isArray(parsed) ? parsed[0] : parsed;
+  const key = parseOne(pem);
   if (!key || key instanceof Error) {
     return new Error(
       `not a usable private key${key instanceof Error ? ` (${key.message})` : ''}; ` +
