@@ -1,7 +1,7 @@
 // Builds the native parts for linux-x64 and linux-arm64 into prebuilds/ (run by `npm pack` through
 // prepack, and by CI), so installing the package runs no install script and needs no compiler:
 // - jail.napi.glibc.node: the jail addon (N-API: one build serves every Node version), loaded by
-//   node-gyp-build (src/jail/native.ts);
+//   node-gyp-build (src/native/addon.ts);
 // - ssh2/linux-<arch>/sshcrypto.abi<N>.node (apart: node-gyp-build picks one addon per folder): ssh2's optional crypto binding, built from the ssh2 devDependency's
 //   own source (nan: one build per Node ABI, this Node's), loaded by the bundled ssh2
 //   (scripts/bundle-ssh2.mjs); on another Node version the server runs without it and warns.

@@ -18,7 +18,7 @@ const repo = fileURLToPath(new URL('../../..', import.meta.url));
 /**
  * src/testing.ts as one ES module a plain `node` can run (Node 20 runs no TypeScript). It sits under
  * node_modules/.cache so its packages resolve; each source keeps its own import.meta.url, so the
- * addon is found where src/jail/native.ts looks for it.
+ * addon is found where src/native/addon.ts looks for it.
  */
 let bundleDir: string;
 let bundle: string;
