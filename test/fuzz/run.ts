@@ -242,18 +242,23 @@ function restoreFixtures(l: Layout): number {
   return restored;
 }
 
+/** A child path as bytes: the fuzzer makes names that are not UTF-8, which strings would mangle. */
+function child(dir: string | Buffer, name: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(dir), Buffer.from('/'), name]);
+}
+
 /** Files the fuzzer grew past `max` bytes are truncated (copy-data could otherwise fill the disk). */
-function capSizes(dir: string, max: number, depth = 0): number {
+function capSizes(dir: string | Buffer, max: number, depth = 0): number {
   if (depth > 12) return 0;
-  let names: string[];
+  let names: Buffer[];
   try {
-    names = readdirSync(dir);
+    names = readdirSync(dir, { encoding: 'buffer' });
   } catch {
     return 0;
   }
   let entries = names.length;
   for (const n of names) {
-    const p = join(dir, n);
+    const p = child(dir, n);
     try {
       const st = lstatSync(p);
       if (st.isDirectory()) entries += capSizes(p, max, depth + 1);
@@ -267,7 +272,7 @@ function capSizes(dir: string, max: number, depth = 0): number {
 
 /** Empties the root (the fixtures are put back next): names the fuzzer made pile up over a long run. */
 function wipeRoot(l: Layout): void {
-  for (const n of readdirSync(l.root)) rmSync(join(l.root, n), { recursive: true, force: true });
+  for (const n of readdirSync(l.root, { encoding: 'buffer' })) rmSync(child(l.root, n), { recursive: true, force: true });
 }
 
 /**
@@ -288,20 +293,20 @@ export function limitFileSize(bytes: number): (() => void) | undefined {
 }
 
 /** The largest regular file under `dir` (no symlinks followed). */
-function largestFile(dir: string, depth = 0): { path: string; size: number } {
+function largestFile(dir: string | Buffer, depth = 0): { path: string; size: number } {
   let best = { path: '', size: -1 };
   if (depth > 12) return best;
-  let names: string[];
+  let names: Buffer[];
   try {
-    names = readdirSync(dir);
+    names = readdirSync(dir, { encoding: 'buffer' });
   } catch {
     return best;
   }
   for (const n of names) {
-    const p = join(dir, n);
+    const p = child(dir, n);
     try {
       const st = lstatSync(p);
-      const c = st.isDirectory() ? largestFile(p, depth + 1) : st.isFile() ? { path: p, size: st.size } : best;
+      const c = st.isDirectory() ? largestFile(p, depth + 1) : st.isFile() ? { path: p.toString(), size: st.size } : best;
       if (c.size > best.size) best = c;
     } catch {
       /* gone meanwhile */
