@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import ssh2 from 'ssh2';
+// Keys come from the patched ssh2: stock ssh2 1.17.0 writes 1 in 256 ed25519 keys it cannot parse back (ssh2 #1390).
+import { ssh2 as patchedSsh2 } from '../../src/ssh/ssh2.js';
+const { generateKeyPairSync } = patchedSsh2.utils;
 import type { ConnectConfig } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
 import { startTestServer, type TestServer } from '../../src/testing.js';
@@ -259,7 +262,7 @@ describe('authentication with ssh2\'s Client', () => {
   });
 
   it('a different ed25519 key and an RSA key are refused and logged as bad-key', async () => {
-    for (const pair of [ssh2.utils.generateKeyPairSync('ed25519'), ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 })]) {
+    for (const pair of [generateKeyPairSync('ed25519'), generateKeyPairSync('rsa', { bits: 2048 })]) {
       const before = s.events.all.length;
       const a = await tryLogin({ username: s.username, privateKey: pair.private });
       expect(a.ok).toBe(false);
