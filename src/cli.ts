@@ -11,7 +11,7 @@ import { cryptoBindingAvailable, startServer, type RunningServer } from './serve
 import { hashPassword } from './ssh/passwords.js';
 import { configJsonSchema } from './config/json-schema.js';
 import { limitsSchema } from './config/schema.js';
-import { announceReady, isWorker, startPrimary, workerId, workerPeers, type PrimaryHandle } from './cluster.js';
+import { announceReady, isWorker, startPrimary, workerId, workerPeers, workerSlot, type PrimaryHandle } from './cluster.js';
 import { describeHostKey } from './parse/keys.js';
 import { HOST_KEY_TYPES, hostKeyFile, writeHostKey, type HostKeyType } from './ssh/host-keys.js';
 import { serviceNotifier } from './admin/sd-notify.js';
@@ -62,6 +62,11 @@ Config file (JSON; relative paths are relative to the file; see config.example.j
   workers           processes sharing the port (node:cluster), default 1; limits and penalties
                     hold across them, /metrics aggregates them
   admin             { "listen": { "host": "127.0.0.1", "port": 9122 } }: /healthz and /metrics
+  hooks[]           { "name", "events": ["upload", ...], "users", "groups", "paths",
+                      "http": { "url", "secret", ... } | "command": { "argv": [...], ... },
+                      "maxBacklog", "retryMaxSeconds" }: notify at least once, stored first
+  spoolDir          where undelivered notifications wait (default "spool"; outside every root,
+                    best on another filesystem)
 
 Signals: SIGTERM/SIGINT stop accepting and let transfers finish (shutdownGraceSeconds);
 SIGHUP reloads the config file (a broken one is refused and the old one keeps serving);
@@ -276,7 +281,7 @@ async function serve(args: Args): Promise<void> {
   if (config.workers > 1 && !worker) return servePrimary(args, config);
   let server: RunningServer;
   try {
-    server = await startServer(config, worker ? { peers: workerPeers(), metricsOnly: true, auditExtra: { worker: workerId() } } : {});
+    server = await startServer(config, worker ? { peers: workerPeers(), metricsOnly: true, auditExtra: { worker: workerId() }, hookSlot: workerSlot(), sweepStaged: workerSlot() === 1 } : {});
   } catch (e) {
     startFailure(e, config);
   }
@@ -347,7 +352,8 @@ async function main(): Promise<void> {
     case 'check-config': {
       if (!args.config) fail('check-config needs a FILE (see --help)', EX_USAGE);
       const c = loadOrExit(args.config);
-      process.stdout.write(`${args.config}: OK (${c.users.length} user${c.users.length === 1 ? '' : 's'})\n`);
+      const hooks = c.hooks.length ? `, ${c.hooks.length} hook${c.hooks.length === 1 ? '' : 's'}` : '';
+      process.stdout.write(`${args.config}: OK (${c.users.length} user${c.users.length === 1 ? '' : 's'}${hooks})\n`);
       for (const w of c.warnings) process.stdout.write(`warning: ${w}\n`);
       return;
     }

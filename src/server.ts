@@ -22,6 +22,8 @@ import { auditFromConfig, metricsFor } from './server/audit.js';
 import { LiveConfig } from './server/live-config.js';
 import { JailRegistry } from './server/jail-registry.js';
 import { Connections } from './server/connections.js';
+import { ServerHooks } from './server/hooks.js';
+import { sweepStaged } from './server/sweep-staged.js';
 
 export { auditFromConfig };
 
@@ -40,6 +42,10 @@ export interface StartOptions {
   sinks?: AuditSink[];
   /** Wraps each user's FileSystem (the fault-injection seam). */
   wrapFileSystem?: (fs: FileSystem, user: UserRecord) => FileSystem;
+  /** A worker's slot (1..N) with "workers" > 1: its own hook spool folders (src/hooks/layout.ts). */
+  hookSlot?: number;
+  /** Remove staging files an earlier run left (default true; one worker of a daemon does it). */
+  sweepStaged?: boolean;
 }
 
 export interface RunningServer {
@@ -68,6 +74,7 @@ interface Parts {
   live: LiveConfig;
   audit: Audit;
   metrics: Metrics | undefined;
+  hooks: ServerHooks;
   admission: Admission;
   jails: JailRegistry;
   connections: Connections;
@@ -81,6 +88,10 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   const audit = opts.audit ?? auditFromConfig(initial, opts.auditExtra ? { extra: opts.auditExtra } : {});
   for (const s of opts.sinks ?? []) audit.addSink(s);
   const metrics = metricsFor(initial, audit, opts.metricsOnly === true);
+  // Spools opened and an earlier run's backlog resumed before the first client can add to it.
+  const hooks = new ServerHooks(initial, { audit, metrics, worker: opts.hookSlot });
+  audit.addSink(hooks);
+  await hooks.start(initial);
   const { ssh2: sshConfig, notOffered } = ssh2ServerConfig(initial, hostKeys);
   const connections = new Connections();
   const admission = new Admission(initial, audit, opts.peers);
@@ -91,11 +102,13 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
     connections.add(new ClientConnection(client, info, socket, env));
   });
   const listener = new Listener(initial, { audit, admission, handOver: (socket) => ssh.injectSocket(socket) });
-  const parts: Parts = { live: new LiveConfig(initial), audit, metrics, admission, jails, connections, listener };
+  const parts: Parts = { live: new LiveConfig(initial), audit, metrics, hooks, admission, jails, connections, listener };
   const env = connectionEnv(parts);
   const port = await listener.listen(initial.listen.port, initial.listen.host);
   const admin = initial.admin && metrics && !opts.metricsOnly ? await startAdmin({ ...initial.admin.listen, metrics, healthy: () => listener.listening }) : undefined;
   announce(initial, audit, hostKeys, notOffered);
+  // In the background: logins are not delayed by a walk of every root.
+  if (opts.sweepStaged !== false) void sweepStaged(initial.users, audit);
   return new Running(parts, { port, hostKeys, adminPort: admin?.port, closeAdmin: () => admin?.close(), ownAudit: !opts.audit });
 }
 
@@ -178,10 +191,11 @@ async function reload(parts: Parts, next: ServerConfig): Promise<void> {
   parts.admission.reload(next);
   parts.listener.reload(next);
   parts.jails.reload(next);
+  await parts.hooks.reload(next);
   parts.audit.emit({ event: 'server.reload', message: `configuration reloaded (${next.users.length} users)` });
 }
 
-async function close({ admission, listener, connections, jails, audit }: Parts, started: Started, graceMs: number): Promise<void> {
+async function close({ admission, listener, connections, jails, hooks, audit }: Parts, started: Started, graceMs: number): Promise<void> {
   admission.drain();
   // The listener's close completes only when every connection is gone: end them first, await it last.
   const stopped = listener.close();
@@ -189,6 +203,8 @@ async function close({ admission, listener, connections, jails, audit }: Parts, 
   await stopped;
   await jails.close();
   await started.closeAdmin();
+  // After the sessions' last records, before the audit that logs what the hooks report.
+  await hooks.close();
   audit.emit({ event: 'server.stop', message: 'stopped' });
   if (started.ownAudit) await audit.close();
 }

@@ -37,6 +37,8 @@ export interface TestUserOptions {
   root?: string;
   readOnly?: boolean;
   umask?: string;
+  /** New uploads staged under a hidden name until closed (default true, as in a config file). */
+  atomicUploads?: boolean;
   startDirectory?: string;
   /** Extra authorized_keys lines for this user, besides the generated ed25519 key (`privateKey`). */
   authorizedKeys?: string[];
@@ -51,6 +53,12 @@ export interface TestServerOptions extends TestUserOptions {
   port?: number;
   /** Default timeout of `events.waitFor` for this instance (default DEFAULT_WAIT_FOR_TIMEOUT_MS, 1500). */
   waitForTimeoutMs?: number;
+  /**
+   * Sweep the roots at start for staging files of atomic uploads an earlier, crashed server left
+   * (default false: a test's roots are its own and fresh, and a sweep reads every root, including
+   * ones a test checks are never read).
+   */
+  sweepStaged?: boolean;
 }
 
 export interface TestUser {
@@ -192,6 +200,13 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
     files.set(users[i]!.username, helpers);
   }
   const hostKeys = [generatedHostKey('ed25519'), generatedHostKey('ecdsa')];
+  // Hooks without a spoolDir spool into a temporary folder of this instance, not the working directory.
+  let spoolDir = opts.config?.spoolDir;
+  if (spoolDir === undefined && opts.config?.hooks?.length) {
+    const t = await temporaryRoot();
+    cleanups.push(() => t.remove());
+    spoolDir = t.path;
+  }
 
   const config = validateConfig(
     {
@@ -200,6 +215,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
       // Tests fail logins on purpose from one address: no penalties unless a test asks for them.
       limits: { ...opts.config?.limits, penalty: { enabled: false, ...opts.config?.limits?.penalty } },
       log: { level: 'info', ...opts.config?.log },
+      ...(spoolDir !== undefined ? { spoolDir } : {}),
       listen: { host: '127.0.0.1', port: opts.port ?? 0 },
       users: users.map((u, i) => {
         const o = userOpts[i]!;
@@ -209,6 +225,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
           authorizedKeys: [u.publicKey, ...(o.authorizedKeys ?? [])],
           root: u.root,
           ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
+          ...(o.atomicUploads !== undefined ? { atomicUploads: o.atomicUploads } : {}),
           ...(o.umask !== undefined ? { umask: o.umask } : {}),
           ...(o.startDirectory !== undefined ? { startDirectory: o.startDirectory } : {}),
         };
@@ -221,7 +238,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
   audit.addSink(events);
   cleanups.unshift(() => audit.close());
   const faults = new FaultInjector();
-  const server = await startServer({ ...config, warnings: [] }, { hostKeys: hostKeys.map((k) => k.key), audit, wrapFileSystem: (fs) => faults.wrap(fs) }).catch(
+  const server = await startServer({ ...config, warnings: [] }, { hostKeys: hostKeys.map((k) => k.key), audit, sweepStaged: opts.sweepStaged ?? false, wrapFileSystem: (fs) => faults.wrap(fs) }).catch(
     (e: unknown) => {
       throw listenError(e, config.listen.port);
     },

@@ -5,14 +5,46 @@
 import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
 import type { AuditRecord, AuditSink } from '../audit/events.js';
 
+/** What /metrics reads of one running hook at each scrape (the set changes on reload). */
+export interface HookGauges {
+  readonly name: string;
+  readonly depth: number;
+  oldestAgeSeconds(): number;
+}
+
+export type HookOutcome = 'delivered' | 'failed' | 'refused';
+
 export class Metrics implements AuditSink {
   readonly registry = new Registry();
+  #hooks: () => readonly HookGauges[] = () => [];
   readonly #sessions = new Gauge({ name: 'sftp_sessions', help: 'Authenticated SSH sessions now open', registers: [this.registry] });
   readonly #logins = new Counter({ name: 'sftp_logins_total', help: 'Login attempts by outcome', labelNames: ['outcome', 'method'], registers: [this.registry] });
   readonly #bytes = new Counter({ name: 'sftp_bytes_total', help: 'File bytes moved, by direction', labelNames: ['direction'], registers: [this.registry] });
   readonly #files = new Counter({ name: 'sftp_files_total', help: 'Closed file transfers, by direction and status', labelNames: ['direction', 'status'], registers: [this.registry] });
   readonly #refusals = new Counter({ name: 'sftp_refusals_total', help: 'Refused channels, requests and connections, by reason', labelNames: ['reason'], registers: [this.registry] });
   readonly #mutations = new Counter({ name: 'sftp_mutations_total', help: 'Filesystem changes by kind and outcome', labelNames: ['kind', 'ok'], registers: [this.registry] });
+  // Gauges read the hooks when scraped; across workers the backlog adds up, the oldest is the oldest.
+  readonly #hookBacklog: Gauge = new Gauge({
+    name: 'sftp_hook_backlog',
+    help: 'Notifications stored and not yet delivered, by hook',
+    labelNames: ['hook'],
+    registers: [this.registry],
+    collect: () => this.#readHooks(this.#hookBacklog, (h) => h.depth),
+  });
+  readonly #hookOldest: Gauge = new Gauge({
+    name: 'sftp_hook_oldest_seconds',
+    help: 'Age of the oldest undelivered notification, by hook (0: none)',
+    labelNames: ['hook'],
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: () => this.#readHooks(this.#hookOldest, (h) => h.oldestAgeSeconds()),
+  });
+  readonly #hookDeliveries = new Counter({
+    name: 'sftp_hook_deliveries_total',
+    help: 'Notification outcomes by hook: delivered, failed (an attempt, retried), refused (not stored: lost)',
+    labelNames: ['hook', 'outcome'],
+    registers: [this.registry],
+  });
   readonly #latency = new Histogram({
     name: 'sftp_request_duration_seconds',
     help: 'SFTP request latency by request name',
@@ -52,6 +84,21 @@ export class Metrics implements AuditSink {
         return;
       default:
     }
+  }
+
+  /** The running hooks, read at each scrape; their outcome counters start at 0. */
+  watchHooks(hooks: () => readonly HookGauges[]): void {
+    this.#hooks = hooks;
+    for (const h of hooks()) for (const outcome of ['delivered', 'failed', 'refused'] as const) this.#hookDeliveries.inc({ hook: h.name, outcome }, 0);
+  }
+
+  countHook(hook: string, outcome: HookOutcome): void {
+    this.#hookDeliveries.inc({ hook, outcome });
+  }
+
+  #readHooks(gauge: Gauge, value: (h: HookGauges) => number): void {
+    gauge.reset();
+    for (const h of this.#hooks()) gauge.set({ hook: h.name }, value(h));
   }
 
   observeRequest(request: string, seconds: number): void {

@@ -69,3 +69,12 @@ export const WARNING_CODES = [
   'reload-refused',
 ] as const;
 export type WarningCode = (typeof WARNING_CODES)[number];
+
+/** `reason` of hook.refused: why a notification was not stored (it is lost). */
+export const HOOK_REFUSED_REASONS = [
+  /** The hook's backlog holds maxBacklog undelivered notifications. */
+  'backlog-full',
+  /** The spool could not store it (disk full, permissions). */
+  'spool-error',
+] as const;
+export type HookRefusedReason = (typeof HOOK_REFUSED_REASONS)[number];

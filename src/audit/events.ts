@@ -3,7 +3,7 @@
  * server) are added by the sink; everything else is here. Coded words (reasons, warning codes)
  * are in ./codes.ts.
  */
-import type { AuthFailureReason, CloseReason, RefusalReason, WarningCode } from './codes.js';
+import type { AuthFailureReason, CloseReason, HookRefusedReason, RefusalReason, WarningCode } from './codes.js';
 
 export interface Core {
   user?: string;
@@ -90,6 +90,8 @@ export interface Transfer extends Core {
   maxRequestBytes: number;
   durationMs: number;
   status: TransferStatus;
+  /** An atomic upload: written under a hidden name, published under `path` only when complete. */
+  atomic?: boolean;
   sftpStatus?: string;
   message?: string;
   sha256?: string;
@@ -119,7 +121,8 @@ interface ServerRecord {
   [k: string]: unknown;
 }
 export interface ServerEvent extends ServerRecord {
-  event: 'server.start' | 'server.stop' | 'server.reload' | 'server.hostkey';
+  /** server.sweep: staging files of atomic uploads an earlier run left, removed at start. */
+  event: 'server.start' | 'server.stop' | 'server.reload' | 'server.hostkey' | 'server.sweep';
 }
 export interface ServerWarning extends ServerRecord {
   event: 'server.warning';
@@ -131,9 +134,44 @@ export interface ProtocolError extends Core {
   message: string;
 }
 
+/**
+ * Notifications (src/hooks/). `hookEvent` is the hook event (upload, login, …) and `id` the
+ * notification's, as receivers see them. A hook record has no session of its own: user, sessionId
+ * and remote, when present, are those of the record notified about.
+ */
+interface HookRecord extends Partial<Core> {
+  hook: string;
+}
+/** A delivery failed and will be retried; logged for attempts 1, 2, 4, 8, … so an outage does not flood the log. */
+export interface HookFailed extends HookRecord {
+  event: 'hook.failed';
+  hookEvent: string;
+  id: string;
+  attempt: number;
+  retryInSeconds: number;
+  error: string;
+}
+/** A notification that could not be stored: it is lost. */
+export interface HookRefused extends HookRecord {
+  event: 'hook.refused';
+  hookEvent: string;
+  reason: HookRefusedReason;
+  error?: string;
+  /** The path the lost record named, so the loss can be made good by hand. */
+  path?: string;
+}
+/** A hook's backlog reached half of maxBacklog, or all of it. */
+export interface HookBacklog extends HookRecord {
+  event: 'hook.backlog';
+  depth: number;
+  max: number;
+}
+export type HookAuditEvent = HookFailed | HookRefused | HookBacklog;
+
 export type AuditEvent =
   | AuthSuccess | AuthFailure | SessionOpen | SessionClose | ConnectionClose | RequestRefused | Transfer
-  | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | ServerWarning | ProtocolError;
+  | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | ServerWarning | ProtocolError
+  | HookAuditEvent;
 
 export type AuditEventType = AuditEvent['event'];
 
@@ -152,6 +190,9 @@ export interface AuditSink {
 const LEVEL: Partial<Record<AuditEventType, string>> = {
   'server.warning': 'warn',
   'protocol.error': 'warn',
+  'hook.failed': 'warn',
+  'hook.refused': 'warn',
+  'hook.backlog': 'warn',
 };
 
 /** Where records go: the Audit itself, or a per-connection filter in front of it. */
@@ -190,6 +231,6 @@ export class Audit implements AuditEmitter {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** An event without the fields a session fills in itself. */
-export type SessionEvent = DistributiveOmit<Exclude<AuditEvent, ServerEvent | ServerWarning>, 'user' | 'sessionId' | 'remote'>;
+export type SessionEvent = DistributiveOmit<Exclude<AuditEvent, ServerEvent | ServerWarning | HookAuditEvent>, 'user' | 'sessionId' | 'remote'>;
 /** A mutation event before its outcome is known. */
 export type PendingMutation = DistributiveOmit<Extract<SessionEvent, { ok: boolean }>, 'ok' | 'sftpStatus' | 'error'>;

@@ -22,6 +22,8 @@ export interface UserRecord {
   readonly authorizedKeys: readonly AuthorizedKey[];
   readonly readOnly: boolean;
   readonly umask: number;
+  /** New uploads are staged under a hidden name and renamed into place on close (sftp/staged-upload.ts). */
+  readonly atomicUploads: boolean;
   readonly denyRequests: ReadonlySet<RequestName>;
   readonly allowRequests?: ReadonlySet<RequestName>;
   readonly startDirectory: string;
@@ -117,7 +119,9 @@ export function validateConfig(raw: unknown, opts: LoadOptions): ServerConfig {
     const user = resolveUser(v, entry);
     if (user) users.push(user);
   }
-  checkNesting(v, rootPaths(v, users, entries));
+  const roots = rootPaths(v, users, entries);
+  checkNesting(v, roots);
+  checkSpool(v, roots);
   const hostKeys = checkHostKeys(v);
   if (v.issues.length) throw new ConfigError(v.issues);
   return finish(v, users, hostKeys);
@@ -193,6 +197,7 @@ function userRecord(u: UserConfig, pick: SettingOf, root: string, credentials: P
     ...credentials,
     readOnly: pick('readOnly') ?? false,
     umask: pick('umask') ?? 0o022,
+    atomicUploads: pick('atomicUploads') ?? true,
     denyRequests: new Set(pick('denyRequests') ?? []),
     ...(allow ? { allowRequests: new Set(allow) } : {}),
     startDirectory: pick('startDirectory') ?? '/',
@@ -278,6 +283,29 @@ function checkHostKeys(v: Validation): string[] {
   return hostKeys;
 }
 
+/**
+ * The hooks' spool must not share a tree with any root: inside one, its user could read other users'
+ * records and plant files the hooks would deliver as notifications.
+ */
+function checkSpool(v: Validation, rootPaths: ReadonlyMap<string, string>): void {
+  if (v.cfg.hooks.length === 0) return;
+  const spool = v.checkFiles ? realOrLexical(absolute(v, v.cfg.spoolDir)) : absolute(v, v.cfg.spoolDir);
+  for (const [user, root] of rootPaths) {
+    if (spool === root || isInside(spool, root)) v.issues.push({ path: 'spoolDir', message: `${spool} is inside the root of "${user}" (${root}); the spool must be outside every root` });
+    else if (isInside(root, spool)) v.issues.push({ path: 'spoolDir', message: `the root of "${user}" (${root}) is inside ${spool}; the spool must be outside every root` });
+  }
+}
+
+/** A path as the kernel resolves it; one not created yet, through its nearest existing parent. */
+function realOrLexical(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    const parent = dirname(p);
+    return parent === p ? p : resolve(realOrLexical(parent), relative(parent, p));
+  }
+}
+
 /** The validated config: paths absolute, users resolved, frozen. */
 function finish(v: Validation, users: UserRecord[], hostKeys: string[]): ServerConfig {
   const { users: _u, groups: _g, hostKeys: _h, usersFile: _f, ...rest } = v.cfg;
@@ -287,6 +315,7 @@ function finish(v: Validation, users: UserRecord[], hostKeys: string[]): ServerC
     serverName: v.cfg.serverName ?? hostname(),
     hostKeys,
     keysDir: absolute(v, v.cfg.keysDir),
+    spoolDir: absolute(v, v.cfg.spoolDir),
     users,
     baseDir: v.baseDir,
     warnings: v.warnings,

@@ -8,6 +8,7 @@ import { parseAuthorizedKey, type AuthorizedKey } from '../parse/keys.js';
 import { parseCidrList } from '../parse/cidr.js';
 import { PASSWORD_HASH_PATTERN } from '../parse/password-hash.js';
 import { SUPPORTED, unsupported, type AlgorithmCategory, type AlgorithmsSetting } from '../parse/algorithms.js';
+import { hooksSchema, spoolDirSchema } from '../hooks/config.js';
 
 /** One OpenSSH authorized_keys line, parsed here (once) so key errors come with the other schema errors. */
 const authorizedKeyLine = z.string().transform((line, ctx): AuthorizedKey => {
@@ -36,6 +37,10 @@ const userSettings = {
   root: z.string().min(1, 'expected a directory path (may contain %u)').optional(),
   readOnly: z.boolean().optional(),
   umask: octalMode.optional(),
+  atomicUploads: z
+    .boolean()
+    .optional()
+    .describe('New uploads are written under a hidden name and renamed over the final name when the client closes them; a cut upload leaves the final name as it was (default true)'),
   denyRequests: z.array(z.enum(REQUEST_NAMES)).optional(),
   allowRequests: z.array(z.enum(REQUEST_NAMES)).optional(),
   startDirectory: z.string().startsWith('/', 'expected an absolute path inside the root, e.g. "/upload"').optional(),
@@ -164,6 +169,9 @@ export const configSchema = z.strictObject({
   /** Worker processes sharing the listening socket (node:cluster); 1 runs in one process. */
   workers: z.number().int().min(1).max(64).default(1),
   admin: z.strictObject({ listen: hostPort }).optional(),
+  /** Notifications (src/hooks/): a command or an HTTP POST on chosen events, stored in spoolDir first. */
+  hooks: hooksSchema,
+  spoolDir: spoolDirSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -95,7 +95,11 @@ export interface DirReader {
 }
 
 export interface FileSystem {
-  open(path: string, flags: OpenFlags, mode: number): Promise<OpenFile>;
+  /**
+   * Opens `path`; with `stagingPath` (a hidden name in the same directory: an atomic upload) the
+   * file is created there instead, while `path` stays the name the request is about (faults, logs).
+   */
+  open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile>;
   opendir(path: string): Promise<DirReader>;
   stat(path: string): Promise<FileStat>;
   lstat(path: string): Promise<FileStat>;

@@ -10,13 +10,24 @@ import { join } from 'node:path';
 import type { HookConfig, HookEvent } from './config.js';
 import { commandDeliver, httpDeliver, type Deliver } from './deliver.js';
 import { Spool, type Notification } from './spool.js';
+import type { HookRefusedReason } from '../audit/codes.js';
 
 /** What a runner reports (the sink turns these into audit records and metrics). */
 export type HookReport =
   | { kind: 'delivered'; hook: string; id: string; event: string; attempts: number; ageSeconds: number }
   | { kind: 'failed'; hook: string; id: string; event: string; attempt: number; retryInSeconds: number; error: string }
-  | { kind: 'refused'; hook: string; event: string; reason: 'backlog-full' | 'spool-error'; error?: string }
+  | ({ kind: 'refused'; hook: string; event: string; reason: HookRefusedReason; error?: string } & Whose)
   | { kind: 'backlog'; hook: string; depth: number; max: number };
+
+/** Whose record a lost notification was (the fields it has of these), for the operator to make good. */
+type Whose = Partial<Record<'user' | 'sessionId' | 'remote' | 'path', string>>;
+
+function whose(record: Readonly<Record<string, unknown>>): Whose {
+  const out: Whose = {};
+  for (const k of ['user', 'sessionId', 'remote', 'path'] as const) if (typeof record[k] === 'string') out[k] = record[k];
+  if (out.path === undefined && typeof record['from'] === 'string') out.path = record['from'];
+  return out;
+}
 
 interface Pending {
   n: Notification;
@@ -44,10 +55,11 @@ export class HookRunner {
   /** The first retry's delay; it doubles per attempt up to retryMaxSeconds (tests shorten it). */
   readonly #retryBaseMs: number;
 
-  constructor(h: HookConfig, spoolDir: string, report: (r: HookReport) => void, deliver?: Deliver, retryBaseMs = 1000) {
+  /** `folder`: the spool folder, default `spoolDir/<hook name>` (a worker has its own: hooks/layout.ts). */
+  constructor(h: HookConfig, spoolDir: string, report: (r: HookReport) => void, deliver?: Deliver, retryBaseMs = 1000, folder = join(spoolDir, h.name)) {
     this.#retryBaseMs = retryBaseMs;
     this.name = h.name;
-    this.#spool = new Spool(join(spoolDir, h.name), h.maxBacklog);
+    this.#spool = new Spool(folder, h.maxBacklog);
     this.#deliver = deliver ?? (h.http ? httpDeliver(h.http, h.name) : commandDeliver(h.command!, h.name));
     this.#concurrency = h.http?.concurrency ?? h.command?.concurrency ?? 1;
     this.#retryMaxMs = h.retryMaxSeconds * 1000;
@@ -75,10 +87,10 @@ export class HookRunner {
     try {
       stored = await this.#spool.add(n);
     } catch (e) {
-      this.#report({ kind: 'refused', hook: this.name, event, reason: 'spool-error', error: (e as NodeJS.ErrnoException).code ?? String(e) });
+      this.#report({ kind: 'refused', hook: this.name, event, reason: 'spool-error', error: (e as NodeJS.ErrnoException).code ?? String(e), ...whose(record) });
       return;
     }
-    if (!stored) return this.#report({ kind: 'refused', hook: this.name, event, reason: 'backlog-full' });
+    if (!stored) return this.#report({ kind: 'refused', hook: this.name, event, reason: 'backlog-full', ...whose(record) });
     this.#warnBacklog();
     this.#queue.push({ n, attempts: 0, due: 0 });
     this.#pump();

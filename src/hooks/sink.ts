@@ -8,10 +8,13 @@ import type { HookConfig } from './config.js';
 import { hookEventOf, hookFilter, type HookFilter } from './match.js';
 import { HookRunner, type HookReport } from './runner.js';
 import type { Deliver } from './deliver.js';
+import { spoolFolder } from './layout.js';
 
 export interface HooksOptions {
   hooks: readonly HookConfig[];
   spoolDir: string;
+  /** The worker slot (1..N) with "workers" > 1: this process's own spool folders (hooks/layout.ts). */
+  worker?: number | undefined;
   /** A user's group in the running config (for `groups` filters). */
   groupOf: (user: string) => string | undefined;
   report: (r: HookReport) => void;
@@ -27,7 +30,7 @@ export class HooksSink implements AuditSink {
   readonly #storing = new Set<Promise<void>>();
 
   constructor(o: HooksOptions) {
-    this.runners = o.hooks.map((h) => new HookRunner(h, o.spoolDir, o.report, o.deliver?.(h), o.retryBaseMs));
+    this.runners = o.hooks.map((h) => new HookRunner(h, o.spoolDir, o.report, o.deliver?.(h), o.retryBaseMs, spoolFolder(o.spoolDir, h.name, o.worker)));
     this.#filters = o.hooks.map((h) => hookFilter(h, o.groupOf));
   }
 

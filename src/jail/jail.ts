@@ -178,9 +178,10 @@ export class Jail implements FileSystem {
     return this.#root.use(fn);
   }
 
-  async open(path: string, flags: OpenFlags, mode: number): Promise<OpenFile> {
+  async open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
     const readOnly = flags.read && !writesFile(flags);
-    const { fd, stat, head } = await this.#in((r) => native.open(r, path, openFlags(flags), mode & 0o777, readOnly ? PREFETCH : 0));
+    const at = stagingPath ?? path;
+    const { fd, stat, head } = await this.#in((r) => native.open(r, at, openFlags(flags), mode & 0o777, readOnly ? PREFETCH : 0));
     return new JailFile(fd, fromNative(stat), head);
   }
   async opendir(path: string): Promise<DirReader> {

@@ -33,6 +33,8 @@ export interface SessionOptions {
   limits: SessionLimits;
   startDirectory: string;
   umask: number;
+  /** Stage new uploads under a hidden name until the client closes them (staged-upload.ts). */
+  atomicUploads?: boolean;
   hashUploads: boolean;
   /** When set (log.hostPaths), transfer records also carry the host path under this root. */
   hostRoot?: string | undefined;

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DirEntry, DirReader, OpenFile } from '../fs/file-system.js';
 import type { TransferStats } from './transfer.js';
+import type { Staged } from './staged-upload.js';
 import { SftpStatusError } from '../errors.js';
 
 /** Requests still working on a handle; CLOSE waits for them. */
@@ -24,6 +25,8 @@ export interface FileHandle extends HandleUse {
   path: string;
   file: OpenFile;
   stats: TransferStats;
+  /** A new upload written under a hidden name until CLOSE publishes it (staged-upload.ts). */
+  staged?: Staged | undefined;
   /** Set while OpenFile.head may still answer READs. */
   head?: HeadStamp | undefined;
 }

@@ -15,6 +15,7 @@ import { RequestRunner } from './runner.js';
 import { SessionLog } from './session-log.js';
 import { HANDLERS, bind } from './dispatch.js';
 import { resolvePath } from './virtual-path.js';
+import { discard } from './staged-upload.js';
 import type { RequestContext, SessionOptions, SessionState } from './context.js';
 import { STATUS } from '../errors.js';
 import { STATUS_MESSAGES } from './status.js';
@@ -101,6 +102,8 @@ export class SftpSession {
       handles.takeAll().map(async (h) => {
         if (h.kind === 'dir') return h.dir.close().catch(() => undefined);
         await h.file.close().catch(() => undefined);
+        // A cut atomic upload leaves the final name as it was.
+        if (h.staged) await discard(this.#c.fs, h.staged);
         log.transfer(h.stats, 'incomplete');
       }),
     );

@@ -34,6 +34,8 @@ export class TransferStats {
     readonly flags: OpenFlags,
     readonly startSize: number,
     hashUploads: boolean,
+    /** Written under a hidden name and renamed into place on close (atomic upload). */
+    readonly atomic = false,
   ) {
     this.#hash = hashUploads && flags.write ? createHash('sha256') : null;
     if (!hashUploads) this.#hashSkipped = undefined;
@@ -93,6 +95,7 @@ export class TransferStats {
       maxRequestBytes: this.maxRequestBytes,
       durationMs: Date.now() - this.started,
       status: final,
+      ...(this.atomic ? { atomic: true } : {}),
       ...(this.errorStatus ? { sftpStatus: this.errorStatus, message: this.errorMessage ?? '' } : {}),
     };
     if (this.flags.write && this.#hash && final === 'complete') rec.sha256 = this.#hash.digest('hex');

@@ -1,6 +1,7 @@
 /** Client paths to absolute virtual paths, and the checks every path and offset meets first. */
 import { SftpStatusError } from '../errors.js';
 import { decodeName } from './names.js';
+import { refuseStagingPath } from './staged-upload.js';
 
 const MAX_PATH = 4096;
 
@@ -15,6 +16,8 @@ export function nameOf(p: Path): string {
 export function resolvePath(raw: Path, startDirectory: string): string {
   const p = nameOf(raw);
   checkName(p, 'path');
+  // An upload still being written under its hidden name is not there for clients.
+  refuseStagingPath(p);
   if (p.startsWith('/')) return p;
   if (p === '' || p === '.') return startDirectory;
   return startDirectory === '/' ? '/' + p : `${startDirectory}/${p}`;

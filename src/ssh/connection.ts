@@ -308,6 +308,7 @@ export class ClientConnection {
       limits: { maxHandles: limits.maxHandlesPerSession, maxRequestsInFlight: limits.maxRequestsInFlight, maxInflightBytes: limits.maxInflightBytesPerSession },
       startDirectory: user.startDirectory,
       umask: user.umask,
+      atomicUploads: user.atomicUploads,
       hashUploads: this.env.hashUploads(),
       hostRoot: this.env.hostPaths() ? user.root : undefined,
       observeRequest: this.env.observeRequest,

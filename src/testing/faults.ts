@@ -160,9 +160,9 @@ export class FaultInjector {
       close: () => closeAfter(before('close', path), () => d.close()),
     });
     return {
-      async open(path: string, flags: OpenFlags, mode: number) {
+      async open(path: string, flags: OpenFlags, mode: number, stagingPath?: string) {
         await before('open', path);
-        const f = await fs.open(path, flags, mode);
+        const f = await fs.open(path, flags, mode, stagingPath);
         const w = wrapFile(f, path);
         unwrap.set(w, f);
         return w;

@@ -1,11 +1,13 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtemp, rm, writeFile, readFile, stat } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, readFile, stat, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { startTestServer, type TestServer } from '../../src/testing.js';
+import { STAGING_PREFIX } from '../../src/sftp/staged-upload.js';
 import { clientFiles, sftpBatch, sftpPassword, sshOptions, run } from '../helpers/openssh.js';
 import type { AuditRecord } from '../../src/index.js';
 
@@ -77,27 +79,29 @@ describe('audit log', () => {
     for (const e of recs) expect(e).toMatchObject({ time: expect.any(String), level: expect.any(String), server: 'audit-test', remote: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
   });
 
-  it('a client killed in the middle of a 64 MiB upload leaves one incomplete record with the bytes on disk', async () => {
+  it('a client killed in the middle of a 64 MiB upload leaves one incomplete record and no partial file (atomic upload)', async () => {
     await writeFile(join(local, 'big.bin'), randomBytes(64 * 1024 * 1024));
     s.faults.bytesPerSecond = 16 * 1024 * 1024; // slow enough to kill it half-way
     const files = await clientFiles(s);
     const child = spawn('sftp', [...sshOptions(files), '-P', String(s.port), '-b', '-', `${s.username}@127.0.0.1`], { cwd: local, stdio: ['pipe', 'ignore', 'ignore'] });
     child.stdin.end('put big.bin /big.bin\n');
+    // The upload is written under a hidden staging name until the client closes it.
+    const staged = async () => {
+      const name = (await readdir(s.root)).find((n) => n.startsWith(STAGING_PREFIX));
+      return name === undefined ? 0 : (await stat(join(s.root, name)).then((x) => x.size, () => 0));
+    };
     try {
-      for (let i = 0; i < 200; i++) {
-        const size = await stat(join(s.root, 'big.bin')).then((x) => x.size, () => 0);
-        if (size > 8 * 1024 * 1024) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      for (let i = 0; i < 200 && (await staged()) <= 8 * 1024 * 1024; i++) await new Promise((r) => setTimeout(r, 25));
       child.kill('SIGKILL');
-      const rec = (await s.events.waitFor((e) => e.event === 'transfer' && e.path === '/big.bin', { timeout: 10_000 })) as Extract<AuditRecord, { event: 'transfer' }>;
-      const onDisk = (await stat(join(s.root, 'big.bin'))).size;
+      const rec = await s.events.waitFor('transfer', (e) => e.path === '/big.bin', { timeout: 10_000 });
       expect(rec.status).toBe('incomplete');
-      expect(rec.bytesWritten).toBe(onDisk);
-      expect(onDisk).toBeGreaterThan(0);
-      expect(onDisk).toBeLessThan(64 * 1024 * 1024);
+      expect(rec.atomic).toBe(true);
+      expect(rec.bytesWritten).toBeGreaterThan(8 * 1024 * 1024);
+      expect(rec.bytesWritten).toBeLessThan(64 * 1024 * 1024);
       expect(rec.sha256).toBeUndefined();
       expect(rec.sha256Skipped).toBe('transfer incomplete');
+      expect(existsSync(join(s.root, 'big.bin')), 'no partial file under the final name').toBe(false);
+      expect((await readdir(s.root)).filter((n) => n.startsWith(STAGING_PREFIX))).toEqual([]);
       await settle();
       expect((await readJson()).filter((e) => e.event === 'transfer' && e.path === '/big.bin')).toHaveLength(1);
     } finally {

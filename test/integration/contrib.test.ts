@@ -70,8 +70,11 @@ describe('contrib/systemd', () => {
     expect(unit).not.toMatch(/^ReadOnlyPaths=/m);
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     const operators = readme.slice(readme.indexOf('## For operators'), readme.indexOf('## The audit log'));
-    const configs = [...operators.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as { keysDir?: string; hostKeys?: string[] });
+    // Whole configs (they name users); fragments showing one setting (hooks, …) keep the default keys.
+    const blocks = [...operators.matchAll(/```json\n([\s\S]*?)```/g)].map((m) => JSON.parse(m[1]!) as { keysDir?: string; hostKeys?: string[]; users?: unknown });
+    const configs = blocks.filter((c) => c.users !== undefined);
     expect(configs.length).toBeGreaterThan(0);
+    for (const f of blocks.filter((c) => c.users === undefined)) expect(f.keysDir ?? f.hostKeys, 'a fragment does not move the host keys').toBeUndefined();
     for (const c of configs) {
       expect(c.hostKeys ?? []).toEqual([]);
       expect(c.keysDir).toBe('/var/lib/sftp-chroot/keys');

@@ -408,8 +408,9 @@ describe('session end', () => {
     expectStatus(await raw.write(h, 0, Buffer.from('partial')), FX.OK);
     await raw.end();
     const t = await s.events.waitFor((e) => e.event === 'transfer' && e.path === '/dir/unfinished');
-    expect(t).toMatchObject({ status: 'incomplete', bytesWritten: 7, direction: 'upload', user: s.username });
-    expect((await s.readFile('/dir/unfinished')).toString()).toBe('partial');
+    expect(t).toMatchObject({ status: 'incomplete', bytesWritten: 7, direction: 'upload', user: s.username, atomic: true });
+    // An atomic upload that was never closed is not published.
+    expect(await s.exists('/dir/unfinished')).toBe(false);
   });
 });
 
@@ -465,8 +466,8 @@ describe('extensions over the wire', () => {
     const h = await raw.openHandle('/synced', PFLAG.WRITE | PFLAG.CREAT | PFLAG.TRUNC);
     expectStatus(await raw.write(h, 0, Buffer.from('durable')), FX.OK);
     expectStatus(await raw.extended('fsync@openssh.com', str(h)), FX.OK);
-    expect((await s.readFile('/synced')).toString()).toBe('durable');
     expectStatus(await raw.close(h), FX.OK);
+    expect((await s.readFile('/synced')).toString()).toBe('durable');
     expectStatus(await raw.extended('fsync@openssh.com', str(h)), FX.FAILURE);
   });
 

@@ -277,7 +277,8 @@ const faultCases: FaultCase[] = [
     // put() does not report a failed WRITE (see "write faults and put()" below): use fastPut.
     name: 'write', op: 'write', status: 'FAILURE', path: '/up.bin',
     client: (c) => c.fastPut(join(local, 'up.bin'), '/up.bin'), clientError: 'fastPut: Failure Local: LOCAL/up.bin Remote: /up.bin',
-    openssh: { batch: ['put up.bin /up.bin'], stderr: 'write remote "/up.bin": Failure' },
+    // The upload is atomic: after a failed write the close refuses to publish it, and says so.
+    openssh: { batch: ['put up.bin /up.bin'], stderr: 'write remote "/up.bin": Failure\nclose remote: Failure' },
   },
   {
     name: 'read', op: 'read', status: 'PERMISSION_DENIED', path: '/in/a.csv',
@@ -369,10 +370,18 @@ describe.concurrent('fault injection', () => {
     expect(stderrOf(r)).toBe('remote open "/in/a.csv": Permission denied');
   });
 
-  it('write faults and put(): the upload resolves (ssh2 WriteStream drops the error), the transfer record shows it', async () => {
+  it('write faults and put(): the close refuses to publish the atomic upload, so put() rejects; the transfer record shows it', async () => {
     await using s = await start({ files: fixture });
     s.failNext('write', 'FAILURE', { path: '/up.bin' });
-    // mscdex/ssh2#1091: with autoClose the stream is destroyed before the error reaches it.
+    // mscdex/ssh2#1091: with autoClose the WriteStream drops the WRITE's error; the CLOSE's reaches put().
+    await expect(withClient(s, (c) => c.put(Buffer.from('local data\n'), '/up.bin'))).rejects.toThrow(/Failure/);
+    expect(await transfer(s, '/up.bin')).toMatchObject({ status: 'error', sftpStatus: 'FAILURE', bytesWritten: 0, atomic: true });
+    expect(await s.exists('/up.bin')).toBe(false);
+  });
+
+  it('write faults and put() on a user without atomic uploads: the upload resolves (ssh2 WriteStream drops the error), the record shows it', async () => {
+    await using s = await start({ files: fixture, atomicUploads: false });
+    s.failNext('write', 'FAILURE', { path: '/up.bin' });
     await expect(withClient(s, (c) => c.put(Buffer.from('local data\n'), '/up.bin'))).resolves.toBe('Uploaded data stream to /up.bin');
     expect(await transfer(s, '/up.bin')).toMatchObject({ status: 'error', sftpStatus: 'FAILURE', bytesWritten: 0 });
     expect((await s.readFile('/up.bin')).length).toBe(0);
@@ -388,7 +397,7 @@ describe.concurrent('fault injection', () => {
 
     const r = await sftpBatch(s, ['put up.bin /full-2.bin'], { cwd: local });
     note('diskFull', 'openssh', stderrOf(r));
-    expect(stderrOf(r)).toBe('write remote "/full-2.bin": Failure');
+    expect(stderrOf(r)).toBe('write remote "/full-2.bin": Failure\nclose remote: Failure');
     expect(await transfer(s, '/full-2.bin')).toMatchObject({ status: 'error', sftpStatus: 'FAILURE' });
 
     s.faults.diskFull = false;

@@ -42,8 +42,8 @@ describe('faults: a precise status, a log record, no leaked descriptor, nothing 
     expect(fds()).toBeLessThanOrEqual(base);
   });
 
-  it('a network cut mid-upload keeps every acknowledged byte on disk and logs it incomplete', async () => {
-    const s = await server();
+  it('a network cut mid-upload (atomicUploads false) keeps every acknowledged byte on disk and logs it incomplete', async () => {
+    const s = await server({ atomicUploads: false });
     await (await connect(s)).end();
     await settle();
     const base = fds();
@@ -67,6 +67,21 @@ describe('faults: a precise status, a log record, no leaked descriptor, nothing 
     expect(fds()).toBeLessThanOrEqual(base);
   });
 
+  it('a network cut mid-upload of an atomic upload leaves the previous content under the name and no staging file', async () => {
+    const s = await server({ files: { 'u.bin': 'previous content\n' } });
+    const c = await connect(s);
+    const handle = await c.open('/u.bin', 0x1a); // WRITE|CREAT|TRUNC
+    const chunk = randomBytes(32768);
+    for (let i = 0; i < 64; i++) await c.write(handle, i * chunk.length, chunk);
+    for (let i = 64; i < 96; i++) void c.write(handle, i * chunk.length, chunk).catch(() => undefined);
+    (c.conn as unknown as { _sock: import('node:net').Socket })._sock.destroy();
+    const t = (await s.events.waitFor((e) => e.event === 'transfer' && e.path === '/u.bin')) as Transfer;
+    expect(t).toMatchObject({ status: 'incomplete', atomic: true });
+    expect(t.bytesWritten).toBeGreaterThanOrEqual(64 * chunk.length);
+    expect(String(await s.readFile('/u.bin'))).toBe('previous content\n');
+    expect(readdirSync(s.root)).toEqual(['u.bin']);
+  });
+
   it('a full disk answers FAILURE, logs an error transfer, and other sessions go on', async () => {
     const mnt = await mkdtemp(join(tmpdir(), 'sftp-full-'));
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]).status === 0;
@@ -85,7 +100,9 @@ describe('faults: a precise status, a log record, no leaked descriptor, nothing 
     expect(t).toMatchObject({ status: 'error', sftpStatus: 'FAILURE' });
     s.faults.diskFull = false;
     expect(String(await other.readFile('/ok.txt'))).toBe('fine');
-    await c.remove('/big.bin');
+    // The atomic upload was not published, and its staging file is gone: the space is free again.
+    expect(await s.exists('/big.bin')).toBe(false);
+    expect(readdirSync(s.root).sort()).toEqual(['ok.txt']);
     await c.writeFile('/small.txt', 'x');
     await Promise.all([c.end(), other.end()]);
   });

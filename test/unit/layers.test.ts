@@ -29,9 +29,11 @@ const LAYERS: Layer[] = [
   {
     name: 'neutral',
     // Data and parsing that config/ and the protocol layers share, named file by file: config/ may
-    // read the request table and parse keys without importing sftp/ or ssh/.
-    paths: ['parse/', 'sftp/requests.ts'],
-    why: 'parsing (keys, CIDRs, password hashes, algorithm names) and the request table, shared by config/, sftp/ and ssh/',
+    // read the request table and parse keys without importing sftp/ or ssh/. The hooks' settings
+    // (hooks/config.ts, zod only) stay beside the code that reads them, as sftp/requests.ts does;
+    // config/ checks them with every other setting without reaching up into the ops layer.
+    paths: ['parse/', 'sftp/requests.ts', 'hooks/config.ts'],
+    why: 'parsing (keys, CIDRs, password hashes, algorithm names), the request table and the hooks\' settings, shared by config/ and the layers that use them',
     mayImport: ['errors', 'vendor'],
   },
   { name: 'jail', paths: ['jail/'], why: "implements fs/ on a user's root: where a path really is; no protocol", mayImport: ['errors', 'native', 'fs'] },
@@ -44,7 +46,7 @@ const LAYERS: Layer[] = [
     name: 'ops',
     paths: ['admin/', 'hooks/'],
     why: 'what operators plug in (metrics, admin HTTP, pid file, systemd, hooks), fed by audit records; wired in from the top',
-    mayImport: ['errors', 'net', 'audit', 'config'],
+    mayImport: ['errors', 'net', 'neutral', 'audit', 'config'],
   },
   {
     name: 'top',

@@ -1,5 +1,6 @@
 /** OPENDIR, READDIR, MKDIR and RMDIR. */
 import type { FileStat } from '../../fs/file-system.js';
+import { STAGING_PREFIX } from '../staged-upload.js';
 import type { RequestContext } from '../context.js';
 import type { DirHandle } from '../handles.js';
 import type { Reply } from '../reply-order.js';
@@ -30,7 +31,8 @@ export async function readdir(c: RequestContext, id: number, handle: Buffer): Pr
   for (;;) {
     const entries = await nextBatch(h);
     const names = entries
-      .filter((e): e is { name: string; stat: FileStat } => e.stat !== null)
+      // Uploads still being written (staged-upload.ts) are not there yet for clients.
+      .filter((e): e is { name: string; stat: FileStat } => e.stat !== null && !e.name.startsWith(STAGING_PREFIX))
       .map((e) => ({ filename: e.name, longname: longname(e.name, e.stat, owner, group, now), attrs: toWire(e.stat) }));
     if (names.length > 0) return reply.names(c.sftp, id, names);
   }

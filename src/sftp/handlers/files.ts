@@ -6,6 +6,8 @@ import type { Reply } from '../reply-order.js';
 import { fromClient, type WireAttrs } from '../attrs.js';
 import { TransferStats } from '../transfer.js';
 import { statusOf } from '../status.js';
+import { SftpStatusError } from '../../errors.js';
+import { discard, lstatOrNull, publish, stagesUpload, stagingPath, type Staged } from '../staged-upload.js';
 import { setAttributes } from '../set-attrs.js';
 import * as reply from '../replies.js';
 import type { Path } from '../virtual-path.js';
@@ -31,10 +33,25 @@ export async function open(c: RequestContext, id: number, filename: Path, pflags
   const flags = openFlags(pflags);
   const path = c.path(filename);
   const mode = ((fromClient(attrs).mode ?? 0o666) & 0o777) & ~c.options.umask;
+  const existing = c.options.atomicUploads && flags.write ? await lstatOrNull(c.fs, path) : undefined;
+  if (existing !== undefined && stagesUpload(flags, existing)) return openStaged(c, id, path, flags, existing?.mode ?? mode);
   const file = await c.fs.open(path, flags, mode);
   const stats = new TransferStats(path, flags, file.stat.size, c.options.hashUploads && flags.write);
   const handle = await c.handles.add({ kind: 'file', path, file, stats, head: c.heads.stamp(file) });
   return reply.handle(c.sftp, id, handle);
+}
+
+/** A new upload, written under a hidden name (staged-upload.ts); a replaced file's mode is kept. */
+async function openStaged(c: RequestContext, id: number, final: string, flags: OpenFlags, mode: number): Promise<Reply> {
+  const staged: Staged = { temp: stagingPath(final), final, noReplace: flags.excl };
+  const file = await c.fs.open(final, { ...flags, creat: true, excl: true, trunc: false }, mode & 0o777, staged.temp);
+  const stats = new TransferStats(final, flags, 0, c.options.hashUploads, true);
+  try {
+    return reply.handle(c.sftp, id, await c.handles.add({ kind: 'file', path: final, file, stats, staged }));
+  } catch (e) {
+    await discard(c.fs, staged);
+    throw e;
+  }
 }
 
 export async function close(c: RequestContext, id: number, handle: Buffer): Promise<Reply> {
@@ -46,6 +63,7 @@ export async function close(c: RequestContext, id: number, handle: Buffer): Prom
 }
 
 async function closeFile(c: RequestContext, h: FileHandle): Promise<void> {
+  if (h.staged) return closeStaged(c, h, h.staged);
   if (!writesFile(h.stats.flags)) {
     // Nothing written, nothing to flush: close(2) cannot report anything the client could act
     // on, so the reply does not wait for a trip to the thread pool.
@@ -56,6 +74,23 @@ async function closeFile(c: RequestContext, h: FileHandle): Promise<void> {
   try {
     await h.file.close();
   } catch (e) {
+    const st = statusOf(e);
+    h.stats.failed(st.name, st.message);
+    c.log.transfer(h.stats, 'complete');
+    throw e;
+  }
+  c.log.transfer(h.stats, 'complete');
+}
+
+/** An atomic upload ends: published under its final name if every write and the close succeeded. */
+async function closeStaged(c: RequestContext, h: FileHandle, staged: Staged): Promise<void> {
+  try {
+    await h.file.close();
+    // A failed WRITE already made the transfer an error: the final name is left as it was.
+    if (h.stats.errorStatus) throw new SftpStatusError('FAILURE', undefined, 'upload not published: a write failed');
+    await publish(c.fs, staged);
+  } catch (e) {
+    await discard(c.fs, staged);
     const st = statusOf(e);
     h.stats.failed(st.name, st.message);
     c.log.transfer(h.stats, 'complete');

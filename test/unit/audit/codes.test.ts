@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { AUTH_FAILURE_REASONS, WARNING_CODES } from '../../../src/audit/codes.js';
+import { AUTH_FAILURE_REASONS, HOOK_REFUSED_REASONS, WARNING_CODES } from '../../../src/audit/codes.js';
 
 const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
 
@@ -18,5 +18,9 @@ describe('audit codes', () => {
 
   it('every server.warning code is listed in the README audit table, and no other', () => {
     expect(listed('server.*', '`code`:')).toEqual([...WARNING_CODES].sort());
+  });
+
+  it('every hook.refused reason is listed in the README audit table, and no other', () => {
+    expect(listed('hook.refused', '`reason`:')).toEqual([...HOOK_REFUSED_REASONS].sort());
   });
 });

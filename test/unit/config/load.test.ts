@@ -131,6 +131,16 @@ describe('validateConfig', () => {
     expect(issues(cfg)).toEqual([{ path: 'hostKeys[0]', message: `cannot read ${join(base, 'no-such-key')}: ENOENT` }]);
     expect(issues(cfg, { checkFiles: false })).toEqual([]);
   });
+
+  it('resolves spoolDir against the base directory and refuses, with hooks, a spool inside a root or holding one', () => {
+    const users = [{ username: 'a', password: 'p', root: 'r1' }];
+    const hooks = [{ name: 'h', events: ['upload'], command: { argv: ['/bin/true'] } }];
+    expect(validateConfig({ users, hooks }, { baseDir: base }).spoolDir).toBe(join(base, 'spool'));
+    expect(issues({ users, hooks, spoolDir: 'r1/spool' })).toEqual([{ path: 'spoolDir', message: expect.stringMatching(/inside the root of "a"/) }]);
+    expect(issues({ users, hooks, spoolDir: '.' })).toEqual([{ path: 'spoolDir', message: expect.stringMatching(/the root of "a" .* is inside/) }]);
+    expect(issues({ users, spoolDir: 'r1/spool' })).toEqual([]); // no hooks: no spool
+    expect(issues({ users, hooks: [{ ...hooks[0], name: 'h' }, { ...hooks[0], retryMaxSeconds: 0 }] }).map((i) => i.path)).toEqual(['hooks[1].retryMaxSeconds', 'hooks[1].name']);
+  });
 });
 
 describe('loadConfigFile', () => {
