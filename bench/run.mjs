@@ -24,7 +24,7 @@ const GCM = 'aes128-gcm@openssh.com';
 const MiB = 1024 * 1024;
 
 function parseArgs(argv) {
-  const o = { quick: false, only: WORKLOADS, build: true, reps: undefined, serverConfig: {}, cli: undefined };
+  const o = { quick: false, only: WORKLOADS, build: true, reps: undefined, serverConfig: {}, userConfig: {}, cli: undefined };
   for (const a of argv) {
     if (a === '--quick') o.quick = true;
     else if (a === '--no-build') o.build = false;
@@ -44,6 +44,12 @@ function parseArgs(argv) {
       } catch (e) {
         usage(`--server-config expects JSON: ${e.message}`);
       }
+    } else if (a.startsWith('--user-config=')) {
+      try {
+        o.userConfig = JSON.parse(a.slice(14));
+      } catch (e) {
+        usage(`--user-config expects JSON: ${e.message}`);
+      }
     } else if (a.startsWith('--cli=')) {
       o.cli = a.slice(6);
       o.build = false;
@@ -55,8 +61,9 @@ function parseArgs(argv) {
 
 function usage(err) {
   const text = `usage: npm run bench -- [--quick] [--only=${WORKLOADS.join(',')}] [--reps=N] [--no-build] [--budget=SECONDS]
-                        [--server-config='{"limits":{...}}'] [--cli=path/to/cli.js]
+                        [--server-config='{"limits":{...}}'] [--user-config='{"atomicUploads":false}'] [--cli=path/to/cli.js]
   --server-config  JSON merged (shallowly per top-level key) into both sftp-chroot configs
+  --user-config    JSON merged into the bench user of both sftp-chroot configs (per-user settings)
   --budget         wall-clock target (default 570 s full, 80 s quick): repetitions are cut to fit
   --cli            run another build of the daemon (implies --no-build)
   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"  extra node flags for the sftp-chroot processes
@@ -590,9 +597,9 @@ async function main() {
   writeBatch(env.etc, 'bye.batch', ['bye']);
 
   const openssh = await startSshd(env);
-  const sftpchroot = await startSftpChroot(env, { id: 'sftpchroot', label: 'sftp-chroot', log: 'file', repoRoot, cli: opts.cli, extra: opts.serverConfig });
+  const sftpchroot = await startSftpChroot(env, { id: 'sftpchroot', label: 'sftp-chroot', log: 'file', repoRoot, cli: opts.cli, extra: opts.serverConfig, user: opts.userConfig });
   const nolog = opts.only.includes('small')
-    ? await startSftpChroot(env, { id: 'sftpchroot-nolog', label: 'sftp-chroot (log off)', log: 'silent', repoRoot, cli: opts.cli, extra: opts.serverConfig })
+    ? await startSftpChroot(env, { id: 'sftpchroot-nolog', label: 'sftp-chroot (log off)', log: 'silent', repoRoot, cli: opts.cli, extra: opts.serverConfig, user: opts.userConfig })
     : undefined;
   const servers = [openssh, sftpchroot];
   log(`bench: OpenSSH sshd on port ${openssh.port} (${openssh.group.description}); sftp-chroot on port ${sftpchroot.port} (${sftpchroot.group.description})`);
@@ -663,6 +670,7 @@ async function main() {
         sizes: size,
         workloads: opts.only,
         serverConfig: opts.serverConfig,
+        userConfig: opts.userConfig,
         cli: opts.cli,
         tmpfs: env.tmpfs,
         cpuAccounting: openssh.group.description,

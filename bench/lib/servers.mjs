@@ -246,13 +246,13 @@ export async function startSshd(env) {
 /**
  * log: 'file' → log: { file: etc/audit-<id>.json } (level info), 'silent' → log: { level: 'silent' }.
  */
-export async function startSftpChroot(env, { id, label, log, repoRoot, cli, extra = {} }) {
+export async function startSftpChroot(env, { id, label, log, repoRoot, cli, extra = {}, user = {} }) {
   const cfgFile = join(env.etc, `${id}.json`);
   const auditFile = join(env.etc, `audit-${id}.json`);
   const config = {
     listen: { host: '127.0.0.1', port: 0 },
     hostKeys: [join(env.etc, 'sftpchroot_host_key')],
-    users: [{ username: BENCH_USER, authorizedKeys: [env.clientPub], root: env.data, createRoot: false }],
+    users: [{ username: BENCH_USER, authorizedKeys: [env.clientPub], root: env.data, createRoot: false, ...user }],
     log: log === 'file' ? { level: 'info', file: auditFile } : { level: 'silent' },
     // Same admission policy as the private sshd (MaxStartups 300, no per-source penalties).
     limits: { maxStartups: '300', maxConnectionsPerSource: 1000, penalty: { enabled: false } },
