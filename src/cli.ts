@@ -9,6 +9,7 @@ import { ConfigError } from './errors.js';
 import { defaultConfigInput, loadConfigFile, validateConfig, type ServerConfig } from './config/load.js';
 import { cryptoBindingAvailable, startServer, type RunningServer } from './server.js';
 import { hashPassword } from './ssh/passwords.js';
+import { accountRefusal, type AccountRefusal } from './ssh/account.js';
 import { configJsonSchema } from './config/json-schema.js';
 import { limitsSchema } from './config/schema.js';
 import { announceReady, isWorker, startPrimary, workerId, workerPeers, workerSlot, type PrimaryHandle } from './cluster.js';
@@ -137,6 +138,13 @@ function load(file: string | undefined): ServerConfig {
   const c = file === undefined ? validateConfig(defaultConfigInput(), { baseDir: process.cwd() }) : loadConfigFile(resolve(file));
   if (listenOverride.host === undefined && listenOverride.port === undefined) return c;
   return { ...c, listen: { ...c.listen, ...listenOverride } };
+}
+
+/** ", 1 disabled, 2 expired" for check-config: accounts that cannot log in now. */
+function accountSummary(users: ServerConfig['users']): string {
+  const count = (r: AccountRefusal) => users.filter((u) => accountRefusal(u) === r).length;
+  const [disabled, expired] = [count('account-disabled'), count('account-expired')];
+  return `${disabled ? `, ${disabled} disabled` : ''}${expired ? `, ${expired} expired` : ''}`;
 }
 
 function loadOrExit(file: string | undefined): ServerConfig {
@@ -353,7 +361,7 @@ async function main(): Promise<void> {
       if (!args.config) fail('check-config needs a FILE (see --help)', EX_USAGE);
       const c = loadOrExit(args.config);
       const hooks = c.hooks.length ? `, ${c.hooks.length} hook${c.hooks.length === 1 ? '' : 's'}` : '';
-      process.stdout.write(`${args.config}: OK (${c.users.length} user${c.users.length === 1 ? '' : 's'}${hooks})\n`);
+      process.stdout.write(`${args.config}: OK (${c.users.length} user${c.users.length === 1 ? '' : 's'}${accountSummary(c.users)}${hooks})\n`);
       for (const w of c.warnings) process.stdout.write(`warning: ${w}\n`);
       return;
     }

@@ -193,6 +193,7 @@ async function reload(parts: Parts, next: ServerConfig): Promise<void> {
   parts.jails.reload(next);
   await parts.hooks.reload(next);
   parts.audit.emit({ event: 'server.reload', message: `configuration reloaded (${next.users.length} users)` });
+  parts.connections.checkAccounts();
 }
 
 async function close({ admission, listener, connections, jails, hooks, audit }: Parts, started: Started, graceMs: number): Promise<void> {

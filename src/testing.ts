@@ -39,6 +39,10 @@ export interface TestUserOptions {
   umask?: string;
   /** New uploads staged under a hidden name until closed (default true, as in a config file). */
   atomicUploads?: boolean;
+  /** Logins refused with auth.failure reason "account-disabled" (as in a config file). */
+  disabled?: boolean;
+  /** Logins refused from then on: "2027-01-31" or a date-time with a zone (as in a config file). */
+  expiresAt?: string;
   startDirectory?: string;
   /** Extra authorized_keys lines for this user, besides the generated ed25519 key (`privateKey`). */
   authorizedKeys?: string[];
@@ -226,6 +230,8 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
           root: u.root,
           ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
           ...(o.atomicUploads !== undefined ? { atomicUploads: o.atomicUploads } : {}),
+          ...(o.disabled !== undefined ? { disabled: o.disabled } : {}),
+          ...(o.expiresAt !== undefined ? { expiresAt: o.expiresAt } : {}),
           ...(o.umask !== undefined ? { umask: o.umask } : {}),
           ...(o.startDirectory !== undefined ? { startDirectory: o.startDirectory } : {}),
         };

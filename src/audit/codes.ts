@@ -26,7 +26,7 @@ export const REFUSAL_REASONS = [
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 /** `reason` of auth.failure. */
-export const AUTH_FAILURE_REASONS = ['unknown-user', 'bad-password', 'bad-key', 'method-not-allowed', 'too-many-attempts', 'source-not-allowed'] as const;
+export const AUTH_FAILURE_REASONS = ['unknown-user', 'bad-password', 'bad-key', 'method-not-allowed', 'too-many-attempts', 'source-not-allowed', 'account-disabled', 'account-expired'] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
 /**
@@ -44,6 +44,9 @@ export const CLOSE_REASONS = [
   'server shutting down',
   'idle timeout',
   'server shutdown',
+  // The account was disabled or expired (a reload, or its expiresAt passed) while its sessions ran.
+  'account disabled',
+  'account expired',
 ] as const;
 /** A fixed reason, a transport error, or what the filesystem seam said when it dropped the connection. */
 export type CloseReason = (typeof CLOSE_REASONS)[number] | `error: ${string}` | DropReason;

@@ -122,6 +122,11 @@ function failureLines(r: Extract<AuditRecord, { event: 'auth.failure' }>, { pref
       return [`${prefix} Disconnecting authenticating user ${user} ${peer}: Too many authentication failures [preauth]`];
     case 'source-not-allowed':
       return [`${prefix} Refused connection from ${peer}: user ${user} not allowed from this address`];
+    // sshd's words for a locked or expired account, then the failed attempt fail2ban counts.
+    case 'account-disabled':
+      return [`${prefix} User ${user} not allowed because account is locked`, `${prefix} Failed ${r.method} for ${user} from ${peer} ssh2`];
+    case 'account-expired':
+      return [`${prefix} Account ${user} has expired`, `${prefix} Failed ${r.method} for ${user} from ${peer} ssh2`];
     default:
       return [`${prefix} Failed ${r.method} for ${user} from ${peer} ssh2`];
   }

@@ -30,6 +30,10 @@ export interface UserRecord {
   readonly allowFrom?: readonly string[];
   readonly maxSessions?: number;
   readonly group?: string;
+  /** Logins refused; running sessions end on reload (ssh/account.ts). */
+  readonly disabled: boolean;
+  /** Epoch milliseconds from which logins are refused and running sessions end. */
+  readonly expiresAt?: number;
 }
 
 export type ServerConfig = Readonly<
@@ -204,6 +208,8 @@ function userRecord(u: UserConfig, pick: SettingOf, root: string, credentials: P
     ...(allowFrom ? { allowFrom } : {}),
     ...(maxSessions !== undefined ? { maxSessions } : {}),
     ...(u.group !== undefined ? { group: u.group } : {}),
+    disabled: pick('disabled') ?? false,
+    ...(u.expiresAt !== undefined ? { expiresAt: u.expiresAt } : {}),
   };
 }
 

@@ -47,7 +47,25 @@ const userSettings = {
   createRoot: z.union([z.boolean(), octalMode]).optional(),
   allowFrom: cidrList.optional(),
   maxSessions: z.number().int().positive().optional(),
+  disabled: z
+    .boolean()
+    .optional()
+    .describe('Refuse logins (auth.failure reason "account-disabled"); on reload, running sessions end. On a group: every member'),
 };
+
+/** "2027-01-31" (00:00 UTC that day) or a date-time with its zone ("2027-01-31T18:00:00+01:00"), as milliseconds. */
+const expiryDate = z
+  .string()
+  .regex(/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2}))?$/, 'expected a date "2027-01-31" (00:00 UTC) or a date-time with a zone "2027-01-31T18:00:00Z"')
+  .transform((s, ctx) => {
+    // Date.parse rolls 2027-02-30 over to March 2: check the calendar day first.
+    const [y, m, d] = s.slice(0, 10).split('-').map(Number) as [number, number, number];
+    const realDay = m >= 1 && m <= 12 && d >= 1 && d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
+    const ms = Date.parse(s.length === 10 ? `${s}T00:00:00Z` : s);
+    if (realDay && Number.isFinite(ms)) return ms;
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a real date` });
+    return z.NEVER;
+  });
 
 export const userSchema = z.strictObject({
   username: z
@@ -61,6 +79,9 @@ export const userSchema = z.strictObject({
   authorizedKeys: z.array(authorizedKeyLine).optional(),
   authorizedKeysFile: z.string().optional(),
   group: z.string().optional(),
+  expiresAt: expiryDate
+    .optional()
+    .describe('From this moment logins are refused (auth.failure reason "account-expired") and running sessions end: "2027-01-31" (00:00 UTC) or "2027-01-31T18:00:00+01:00"'),
   ...userSettings,
 });
 export type UserConfig = z.infer<typeof userSchema>;

@@ -15,6 +15,11 @@ export class Connections {
     return this.#all.size;
   }
 
+  /** After a reload: connections of users now disabled or expired end (ClientConnection#checkAccount). */
+  checkAccounts(): void {
+    for (const c of this.#all) c.checkAccount();
+  }
+
   usesRoot(root: string): boolean {
     return [...this.#all].some((c) => c.user?.root === root);
   }

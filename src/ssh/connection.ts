@@ -11,6 +11,7 @@ import { formatRemote } from '../audit/escape.js';
 import { LogBudget } from '../audit/log-budget.js';
 import type { ServerConfig, UserRecord } from '../config/load.js';
 import type { AuthResult, Authenticator } from './auth.js';
+import { accountRefusal } from './account.js';
 import type { Admission } from './admission.js';
 import { packetsHeldForRekey, sendExitStatus, transientInputOf } from './ssh2.js';
 import { refuseConnectionRequests, refuseSessionRequests } from './policy.js';
@@ -79,6 +80,7 @@ export class ClientConnection {
   #attempts = 0;
   #grace: NodeJS.Timeout | undefined;
   #idle: NodeJS.Timeout | undefined;
+  #expiry: NodeJS.Timeout | undefined;
   #channels = 0;
   #ended = false;
   #cipher: string | undefined;
@@ -238,6 +240,8 @@ export class ClientConnection {
   /** Good credentials: the login still needs an allowed source address and a free session. */
   #succeed(ctx: AuthContext, user: UserRecord, key: { keyType?: string; keyFingerprint?: string }): void {
     const { audit, admission } = this.env;
+    const closed = accountRefusal(user);
+    if (closed) return this.#fail(ctx, closed);
     if (!admission.sourceAllowed(user, this.ip)) return this.#fail(ctx, 'source-not-allowed');
     const refusal = admission.admitSession(user);
     if (refusal) {
@@ -262,6 +266,7 @@ export class ClientConnection {
     const limits = this.env.limits();
     this.env.audit.emit({ event: 'session.open', remote: this.remote, sessionId: this.sessionId, user: user.username, client: this.clientIdent.slice(0, 200), ...(this.#kex ? { kex: this.#kex } : {}), ...(this.#cipher ? { cipher: this.#cipher } : {}) });
     if (limits.idleTimeoutSeconds > 0) this.#startIdleTimer(user, limits.idleTimeoutSeconds);
+    this.checkAccount();
     this.client.on('session', (accept, reject) => {
       this.#touch();
       if (this.env.admission.draining) {
@@ -278,6 +283,24 @@ export class ClientConnection {
       refuseSessionRequests(session, this.#refuse);
       session.on('sftp', (acceptSftp) => this.#startSftp(acceptSftp(), user));
     });
+  }
+
+  /**
+   * Ends a logged-in connection whose account is now disabled or expired, by the current config
+   * (reload calls this); otherwise waits for its expiresAt. A user removed from the config keeps
+   * the sessions it has, as every other setting does.
+   */
+  checkAccount(): void {
+    clearTimeout(this.#expiry);
+    const current = this.user && this.env.auth().user(this.user.username);
+    if (!current) return;
+    const refusal = accountRefusal(current);
+    if (refusal === 'account-disabled') return this.end('account disabled', DISCONNECT.byApplication('Account disabled'));
+    if (refusal === 'account-expired') return this.end('account expired', DISCONNECT.byApplication('Account expired'));
+    if (current.expiresAt === undefined) return;
+    // Timers hold at most 2^31-1 ms (24.8 days): a later expiry is looked at again then.
+    this.#expiry = setTimeout(() => this.checkAccount(), Math.min(current.expiresAt - Date.now() + 1, 0x7fffffff));
+    this.#expiry.unref();
   }
 
   #startIdleTimer(user: UserRecord, seconds: number): void {
@@ -370,6 +393,7 @@ export class ClientConnection {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#grace);
+    clearTimeout(this.#expiry);
     clearTimeout(this.#idle);
     clearTimeout(this.#endTimer);
     await Promise.all([...this.sessions].map((s) => this.#endSftp(s)));

@@ -95,6 +95,16 @@ describe('sftp-chroot command line', () => {
     expect(r.stderr).toMatch(/root of "i" .* is inside the root of "o"/);
   });
 
+  it('check-config counts the users who cannot log in now: disabled and expired', async () => {
+    await mkdir(join(dir, 'acct'), { recursive: true });
+    const file = join(dir, 'accounts.json');
+    const u = (username: string, extra: object) => ({ username, password: 'x', root: join(dir, 'acct'), ...extra });
+    await writeFile(file, JSON.stringify({ users: [u('a', {}), u('b', { disabled: true }), u('c', { expiresAt: '2020-01-01' }), u('d', { expiresAt: '2999-01-01' })] }));
+    const r = await runCli(['check-config', file], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`${file}: OK (4 users, 1 disabled, 1 expired)`);
+  });
+
   it('serves several users from a config, each confined to their own root', async () => {
     const cwd = join(dir, 'multi');
     await mkdir(join(cwd, 'roots/alice'), { recursive: true });

@@ -56,6 +56,14 @@ describe('the auth log', () => {
 
   it('says a user is not allowed from this address (allowFrom)', () => {
     expect(lines({ event: 'auth.failure', ...core, method: 'password', reason: 'source-not-allowed', attempt: 1 })).toEqual(['Refused connection from 192.0.2.7 port 50001: user alice not allowed from this address']);
+    expect(lines({ event: 'auth.failure', ...core, method: 'password', reason: 'account-disabled', attempt: 1 })).toEqual([
+      'User alice not allowed because account is locked',
+      'Failed password for alice from 192.0.2.7 port 50001 ssh2',
+    ]);
+    expect(lines({ event: 'auth.failure', ...core, method: 'publickey', reason: 'account-expired', attempt: 1 })).toEqual([
+      'Account alice has expired',
+      'Failed publickey for alice from 192.0.2.7 port 50001 ssh2',
+    ]);
   });
 
   it('skips declined public-key queries', async () => {
