@@ -117,6 +117,13 @@ static napi_value js_open_root(napi_env env, napi_callback_info info) {
   int err = errno;
   free(path);
   if (fd < 0) return throw_errno(env, err, "open");
+  bool strict = false;
+  if (a.argc > 1) napi_get_value_bool(env, a.argv[1], &strict);
+  /* A leftover mark from an fd number closed elsewhere must not make a plain root strict. */
+  if (!jail_mark_strict(fd, strict)) {
+    close(fd);
+    return throw_errno(env, EMFILE, "open");
+  }
   napi_value r;
   napi_create_int32(env, fd, &r);
   return r;
@@ -126,6 +133,7 @@ static napi_value js_close_fd(napi_env env, napi_callback_info info) {
   args_t a;
   int fd;
   if (!get_args(env, info, &a, 1) || !get_fd(env, a.argv[0], &fd)) return NULL;
+  jail_mark_strict(fd, false);
   /* On Linux the fd is released even when close() reports EINTR; never retry. */
   if (close(fd) < 0 && errno != EINTR) return throw_errno(env, errno, "close");
   return NULL;

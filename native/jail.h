@@ -24,6 +24,7 @@
  *     and realpath() then fails with EXDEV instead of guessing.
  *   - Hard links made by the host from inside a root to a file outside are not detectable.
  *   - Needs Linux >= 5.8: openat2 is 5.6, utimensat(AT_EMPTY_PATH) is 5.8.
+ *   - A root opened strict (openRoot(path, true)) refuses symlinks in every walk: see jail_mark_strict.
  *
  * THREADING
  *   Everything but probe/openRoot/closeFd runs as napi_async_work on the libuv thread pool and
@@ -99,6 +100,13 @@ static inline int fail_errno(failure_t *f, const char *syscall) { return fail(f,
 
 /* Open `path` with the root fd as "/". Returns an fd, or -1 with errno set. */
 int jail_open(int root_fd, const char *path, int flags, mode_t mode);
+/*
+ * A root fd marked strict also refuses every symlink on the way (RESOLVE_NO_SYMLINKS; a trailing
+ * one is still opened as itself with O_PATH|O_NOFOLLOW): per-folder rules resolve a path first,
+ * check it, then act on it strictly, so a symlink swapped in between fails instead of redirecting.
+ * Marked and unmarked on the main thread while no job holds the fd. Returns false if fd is too big.
+ */
+bool jail_mark_strict(int root_fd, bool strict);
 /* Same, recording the failure. */
 int jail_open_f(int root_fd, const char *path, int flags, mode_t mode, failure_t *f);
 /* fstat that also works on an O_PATH fd of a symlink (it reports the link itself). */

@@ -6,6 +6,7 @@
 #include "jail.h"
 
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -25,10 +26,27 @@ static int sys_openat2(int dirfd, const char *path, int flags, mode_t mode, uint
   return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
+/* One bit per fd number: written on the main thread, read by pool threads. */
+#define STRICT_FD_LIMIT 65536
+static _Atomic unsigned char strict_fds[STRICT_FD_LIMIT / 8];
+
+bool jail_mark_strict(int root_fd, bool strict) {
+  if (root_fd < 0 || root_fd >= STRICT_FD_LIMIT) return !strict;
+  unsigned char bit = (unsigned char)(1u << (root_fd % 8));
+  if (strict) atomic_fetch_or(&strict_fds[root_fd / 8], bit);
+  else atomic_fetch_and(&strict_fds[root_fd / 8], (unsigned char)~bit);
+  return true;
+}
+
+static bool is_strict(int root_fd) {
+  return root_fd >= 0 && root_fd < STRICT_FD_LIMIT && (atomic_load(&strict_fds[root_fd / 8]) & (1u << (root_fd % 8)));
+}
+
 int jail_open(int root_fd, const char *path, int flags, mode_t mode) {
   if (path[0] == '\0') path = "."; /* "" names the root, as "/" does */
+  uint64_t resolve = JAIL_RESOLVE | (is_strict(root_fd) ? RESOLVE_NO_SYMLINKS : 0);
   for (int attempt = 0;; attempt++) {
-    int fd = sys_openat2(root_fd, path, flags | O_CLOEXEC, mode, JAIL_RESOLVE);
+    int fd = sys_openat2(root_fd, path, flags | O_CLOEXEC, mode, resolve);
     if (fd >= 0 || errno != EAGAIN || attempt >= EAGAIN_RETRIES) return fd;
   }
 }

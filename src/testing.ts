@@ -19,8 +19,10 @@ import { checkFixtures, writeFixtures, type FixtureTree } from './testing/fixtur
 import { temporaryRoot } from './testing/roots.js';
 import { FaultInjector, type FaultOptions, type FaultOp, type Faults } from './testing/faults.js';
 import type { StatusName } from './errors.js';
+import type { Permission } from './folders/rules.js';
 
 export type { FixtureTree, FixtureValue } from './testing/fixtures.js';
+export type { Permission } from './folders/rules.js';
 export type { AuditRecordOf, WaitForOptions } from './audit/memory-sink.js';
 export { DEFAULT_WAIT_FOR_TIMEOUT_MS };
 
@@ -39,6 +41,10 @@ export interface TestUserOptions {
   umask?: string;
   /** New uploads staged under a hidden name until closed (default true, as in a config file). */
   atomicUploads?: boolean;
+  /** Per-folder permissions, as in a config file: { '/inbox': ['list', 'upload'], '/outbox': ['list', 'download'] }. */
+  folders?: Record<string, (Permission | '*')[]>;
+  /** Bytes and files this user's root may hold, as in a config file (`{ bytes: 10_000_000, files: 100 }`). */
+  quota?: { bytes?: number; files?: number };
   /** Logins refused with auth.failure reason "account-disabled" (as in a config file). */
   disabled?: boolean;
   /** Logins refused from then on: "2027-01-31" or a date-time with a zone (as in a config file). */
@@ -230,7 +236,9 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
           root: u.root,
           ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
           ...(o.atomicUploads !== undefined ? { atomicUploads: o.atomicUploads } : {}),
+          ...(o.quota !== undefined ? { quota: o.quota } : {}),
           ...(o.disabled !== undefined ? { disabled: o.disabled } : {}),
+          ...(o.folders !== undefined ? { folders: o.folders } : {}),
           ...(o.expiresAt !== undefined ? { expiresAt: o.expiresAt } : {}),
           ...(o.umask !== undefined ? { umask: o.umask } : {}),
           ...(o.startDirectory !== undefined ? { startDirectory: o.startDirectory } : {}),

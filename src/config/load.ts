@@ -10,6 +10,7 @@ import { configSchema, userSchema, type ConfigInput, type ParsedConfig, type Req
 import { ConfigError } from '../errors.js';
 import { parseAuthorizedKey, authorizedKeyLines, describeHostKey, type AuthorizedKey } from '../parse/keys.js';
 import { parsePasswordHash, type PasswordHash } from '../parse/password-hash.js';
+import { FolderRules } from '../folders/rules.js';
 
 export interface UserRecord {
   readonly username: string;
@@ -30,6 +31,8 @@ export interface UserRecord {
   readonly allowFrom?: readonly string[];
   readonly maxSessions?: number;
   readonly group?: string;
+  /** Per-folder permissions (src/folders/); absent: no rules, no cost. */
+  readonly folders?: FolderRules;
   /** Logins refused; running sessions end on reload (ssh/account.ts). */
   readonly disabled: boolean;
   /** Epoch milliseconds from which logins are refused and running sessions end. */
@@ -194,6 +197,7 @@ function userRecord(u: UserConfig, pick: SettingOf, root: string, credentials: P
   const allow = pick('allowRequests');
   const allowFrom = pick('allowFrom');
   const maxSessions = pick('maxSessions');
+  const folders = pick('folders');
   return {
     username: u.username,
     root,
@@ -209,6 +213,7 @@ function userRecord(u: UserConfig, pick: SettingOf, root: string, credentials: P
     ...(maxSessions !== undefined ? { maxSessions } : {}),
     ...(u.group !== undefined ? { group: u.group } : {}),
     disabled: pick('disabled') ?? false,
+    ...(folders !== undefined && Object.keys(folders).length > 0 ? { folders: new FolderRules(folders) } : {}),
     ...(u.expiresAt !== undefined ? { expiresAt: u.expiresAt } : {}),
   };
 }

@@ -9,6 +9,7 @@ import { parseCidrList } from '../parse/cidr.js';
 import { PASSWORD_HASH_PATTERN } from '../parse/password-hash.js';
 import { SUPPORTED, unsupported, type AlgorithmCategory, type AlgorithmsSetting } from '../parse/algorithms.js';
 import { hooksSchema, spoolDirSchema } from '../hooks/config.js';
+import { PERMISSIONS, ruleKeyProblem } from '../folders/rules.js';
 
 /** One OpenSSH authorized_keys line, parsed here (once) so key errors come with the other schema errors. */
 const authorizedKeyLine = z.string().transform((line, ctx): AuthorizedKey => {
@@ -47,6 +48,18 @@ const userSettings = {
   createRoot: z.union([z.boolean(), octalMode]).optional(),
   allowFrom: cidrList.optional(),
   maxSessions: z.number().int().positive().optional(),
+  folders: z
+    .record(z.string(), z.array(z.enum([...PERMISSIONS, '*'])))
+    .superRefine((rules, ctx) => {
+      for (const key of Object.keys(rules)) {
+        const problem = ruleKeyProblem(key);
+        if (problem) ctx.addIssue({ code: 'custom', path: [key], message: problem });
+      }
+    })
+    .optional()
+    .describe(
+      'Per-folder permissions by virtual path, the longest prefix wins, e.g. {"/inbox": ["list", "upload"], "/outbox": ["list", "download"]}; a path under no rule may do everything. Checked after symlinks are resolved. A user\'s own folders replace the group\'s',
+    ),
   disabled: z
     .boolean()
     .optional()

@@ -168,10 +168,17 @@ export class Jail implements FileSystem {
   readonly #root: FdGuard;
   #closed = false;
 
-  /** Opens `hostRoot` as a jail. Fails closed if the kernel cannot confine (no openat2). */
-  constructor(readonly hostRoot: string) {
+  /**
+   * Opens `hostRoot` as a jail. Fails closed if the kernel cannot confine (no openat2).
+   * `noSymlinks`: paths are taken as already resolved, and any symlink in one fails with ELOOP
+   * instead of being followed (src/folders/ resolves with a plain jail, checks, then acts with this).
+   */
+  constructor(
+    readonly hostRoot: string,
+    opts: { noSymlinks?: boolean } = {},
+  ) {
     if (!native.probe()) throw errnoError('ENOSYS', 'openat2');
-    this.#root = new FdGuard(native.openRoot(hostRoot));
+    this.#root = new FdGuard(native.openRoot(hostRoot, opts.noSymlinks === true));
   }
 
   #in<T>(fn: (rootFd: number) => Promise<T>): Promise<T> {

@@ -86,8 +86,11 @@ interface JailAddon {
    * /proc/self/fd can be read. Fail closed when false.
    */
   probe(): boolean;
-  /** Startup only (synchronous): an O_PATH directory fd for a user's root. Throws a JailError. */
-  openRoot(hostPath: string): number;
+  /**
+   * Startup only (synchronous): an O_PATH directory fd for a user's root. Throws a JailError.
+   * `strict`: every walk through this fd also refuses symlinks (ELOOP), for paths resolved beforehand.
+   */
+  openRoot(hostPath: string, strict?: boolean): number;
   /** Synchronous close of an fd from openRoot or open. */
   closeFd(fd: number): void;
   /**

@@ -5,6 +5,7 @@
  */
 import { Jail } from '../jail/jail.js';
 import type { FileSystem } from '../fs/file-system.js';
+import { RuledFileSystem } from '../folders/ruled-fs.js';
 import type { ServerConfig, UserRecord } from '../config/load.js';
 
 export interface JailRegistryOptions {
@@ -16,6 +17,8 @@ export interface JailRegistryOptions {
 
 export class JailRegistry {
   readonly #jails = new Map<string, Jail>();
+  /** Jails that refuse symlinks, for users with per-folder rules (src/folders/ruled-fs.ts). */
+  readonly #strict = new Map<string, Jail>();
   readonly #opts: JailRegistryOptions;
 
   constructor(opts: JailRegistryOptions) {
@@ -24,26 +27,34 @@ export class JailRegistry {
 
   /** The FileSystem for a user's root, opened at first use. */
   fileSystem(user: UserRecord): FileSystem {
-    let jail = this.#jails.get(user.root);
-    if (!jail) {
-      jail = new Jail(user.root);
-      this.#jails.set(user.root, jail);
-    }
-    return this.#opts.wrap ? this.#opts.wrap(jail, user) : jail;
+    const jail = opened(this.#jails, user.root, () => new Jail(user.root));
+    const fs = user.folders ? new RuledFileSystem(jail, opened(this.#strict, user.root, () => new Jail(user.root, { noSymlinks: true })), user.folders) : jail;
+    return this.#opts.wrap ? this.#opts.wrap(fs, user) : fs;
   }
 
   /** Jails of roots no user of `config` has and no connection uses close once their last operation ends. */
   reload(config: ServerConfig): void {
     const roots = new Set(config.users.map((u) => u.root));
-    for (const [root, jail] of this.#jails) {
-      if (roots.has(root) || this.#opts.inUse(root)) continue;
-      this.#jails.delete(root);
-      void jail.close();
-    }
+    for (const jails of [this.#jails, this.#strict])
+      for (const [root, jail] of jails) {
+        if (roots.has(root) || this.#opts.inUse(root)) continue;
+        jails.delete(root);
+        void jail.close();
+      }
   }
 
   async close(): Promise<void> {
-    for (const j of this.#jails.values()) await j.close();
+    for (const j of [...this.#jails.values(), ...this.#strict.values()]) await j.close();
     this.#jails.clear();
+    this.#strict.clear();
   }
+}
+
+function opened(jails: Map<string, Jail>, root: string, open: () => Jail): Jail {
+  let jail = jails.get(root);
+  if (!jail) {
+    jail = open();
+    jails.set(root, jail);
+  }
+  return jail;
 }

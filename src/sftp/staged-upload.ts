@@ -14,7 +14,9 @@ import { posix } from 'node:path';
 import type { FileStat, FileSystem, OpenFlags } from '../fs/file-system.js';
 import { SftpStatusError } from '../errors.js';
 
-export const STAGING_PREFIX = '.sftp-chroot-upload.';
+import { STAGING_PREFIX } from '../fs/staging-name.js';
+
+export { STAGING_PREFIX };
 
 /** This host's part of the tag: letters, digits and '-' only (the tag is split on '.'). */
 export const HOST_TAG = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40) || 'host';

@@ -32,11 +32,18 @@ const LAYERS: Layer[] = [
     // read the request table and parse keys without importing sftp/ or ssh/. The hooks' settings
     // (hooks/config.ts, zod only) stay beside the code that reads them, as sftp/requests.ts does;
     // config/ checks them with every other setting without reaching up into the ops layer.
-    paths: ['parse/', 'sftp/requests.ts', 'hooks/config.ts'],
-    why: 'parsing (keys, CIDRs, password hashes, algorithm names), the request table and the hooks\' settings, shared by config/ and the layers that use them',
+    paths: ['parse/', 'sftp/requests.ts', 'hooks/config.ts', 'folders/rules.ts'],
+    why: 'parsing (keys, CIDRs, password hashes, algorithm names), the request table, the hooks\' settings and the per-folder rules, shared by config/ and the layers that use them',
     mayImport: ['errors', 'vendor'],
   },
   { name: 'jail', paths: ['jail/'], why: "implements fs/ on a user's root: where a path really is; no protocol", mayImport: ['errors', 'native', 'fs'] },
+  {
+    name: 'folders',
+    paths: ['folders/'],
+    why: 'per-folder rules as a FileSystem decorator: checks resolved paths, then acts through a jail that refuses symlinks',
+    mayImport: ['errors', 'fs', 'neutral'],
+  },
+  { name: 'quota', paths: ['quota/'], why: "decorates fs/ to count a root's usage and refuse growth past a quota; no protocol, no disk", mayImport: ['errors', 'fs'] },
   { name: 'net', paths: ['net/'], why: 'socket and service-manager calls; it knows sockets, not SSH', mayImport: ['errors', 'native'] },
   { name: 'audit', paths: ['audit/'], why: 'observes ssh/ and sftp/ through a typed event union; it never calls them', mayImport: ['errors', 'fs'] },
   { name: 'config', paths: ['config/'], why: 'parse, validate, freeze, pass down: it names no layer that reads it', mayImport: ['errors', 'neutral', 'audit'] },

@@ -130,6 +130,46 @@ describe('probe and roots', () => {
   });
 });
 
+describe('strict roots (per-folder rules act through them)', () => {
+  it('a strict root refuses a symlink anywhere in a walk, and a plain root on the same folder still follows it', async () => {
+    fs.mkdirSync(path.join(fx.root, 'real'));
+    fs.writeFileSync(path.join(fx.root, 'real', 'f'), 'inside');
+    fs.symlinkSync('/real', path.join(fx.root, 'link'));
+    fs.symlinkSync('real/f', path.join(fx.root, 'flink'));
+    const strict = jail.openRoot(fx.root, true);
+    try {
+      await expect(jail.open(strict, '/link/f', O_RDONLY, 0)).rejects.toMatchObject({ code: 'ELOOP' });
+      await expect(jail.open(strict, '/flink', O_RDONLY, 0)).rejects.toMatchObject({ code: 'ELOOP' });
+      await expect(jail.mkdir(strict, '/link/d', 0o755)).rejects.toMatchObject({ code: 'ELOOP' });
+      await expect(jail.open(strict, '/link/new', O_WRONLY | O_CREAT, 0o644)).rejects.toMatchObject({ code: 'ELOOP' });
+      // The link itself, not followed, is still there to lstat, readlink and remove.
+      expect((await jail.stat(strict, '/link', false)).mode & 0o170000).toBe(0o120000);
+      const r = await jail.open(strict, '/real/f', O_RDONLY, 0);
+      jail.closeFd(r.fd);
+      const plain = (await jail.open(fx.rootFd, '/link/f', O_RDONLY, 0)).fd;
+      jail.closeFd(plain);
+      await jail.unlink(strict, '/link');
+      expect(fs.existsSync(path.join(fx.root, 'link'))).toBe(false);
+      expect(fs.existsSync(path.join(fx.root, 'real', 'new'))).toBe(false);
+    } finally {
+      jail.closeFd(strict);
+    }
+  });
+
+  it('an fd number reused after a strict root closes is a plain root again', async () => {
+    fs.symlinkSync('.', path.join(fx.root, 'self'));
+    const strict = jail.openRoot(fx.root, true);
+    jail.closeFd(strict);
+    const again = jail.openRoot(fx.root);
+    try {
+      expect(again).toBe(strict);
+      expect((await jail.stat(again, '/self/self', true)).mode & 0o170000).toBe(0o040000);
+    } finally {
+      jail.closeFd(again);
+    }
+  });
+});
+
 describe('resolution inside the root', () => {
   it('absolute symlink resolves inside the root', async () => {
     fs.mkdirSync(inRoot('etc'));

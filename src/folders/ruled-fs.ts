@@ -1,0 +1,173 @@
+/**
+ * Per-folder rules enforced at the FileSystem seam, so every request that reaches files passes here.
+ * Each path is first resolved with a plain jail (symlinks followed inside the root, as in a chroot),
+ * the rule of the resolved path is checked, and the operation then runs on that resolved path
+ * through a strict jail that refuses any symlink: one swapped in after the check fails (ELOOP)
+ * instead of redirecting the operation. Rules are by path, so whatever sits at a resolved path is
+ * governed by that path's rule; renames and hard links, which change what sits where, may not carry
+ * content to a path whose rule grants more (CONTENT_PERMISSIONS), nor move a ruled folder.
+ *
+ * Which path a request is checked on: reading, writing, listing and changing attributes need the
+ * permission on the thing itself; creating, removing and renaming a name need it in the folder that
+ * holds the name (as a Unix directory's write bit). stat, lstat, readlink, realpath and statvfs
+ * need none (names can be probed, as in a directory with --x).
+ */
+import { posix } from 'node:path';
+import type { DirReader, FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../fs/file-system.js';
+import { writesFile } from '../fs/file-system.js';
+import { SftpStatusError } from '../errors.js';
+import { CONTENT_PERMISSIONS, type FolderRules, type Permission } from './rules.js';
+import { STAGING_PREFIX } from '../fs/staging-name.js';
+
+const isStaging = (path: string) => posix.basename(path).startsWith(STAGING_PREFIX);
+
+export class RuledFileSystem implements FileSystem {
+  /**
+   * `resolver` follows symlinks (a plain jail on the root); `strict` is a jail on the same root that
+   * refuses them (new Jail(root, { noSymlinks: true })).
+   */
+  constructor(
+    readonly resolver: FileSystem,
+    readonly strict: FileSystem,
+    readonly rules: FolderRules,
+  ) {}
+
+  /** The resolved path of what `path` names, its last component followed. */
+  #resolved(path: string): Promise<string> {
+    return this.resolver.realpath(path);
+  }
+
+  /** The resolved path of the name `path` itself: its folder resolved, the last component kept. */
+  async #entry(path: string): Promise<string> {
+    if (path === '/') return '/';
+    return posix.join(await this.resolver.realpath(posix.dirname(path)), posix.basename(path));
+  }
+
+  #need(p: Permission, path: string): void {
+    if (this.rules.allows(path, p)) return;
+    const rule = this.rules.ruleFor(path);
+    throw new SftpStatusError('PERMISSION_DENIED', undefined, `"${p}" is not allowed in ${path} (folders rule "${rule?.prefix ?? '/'}")`);
+  }
+
+  /** Content moved or linked from `from` to `to` must not gain a permission there. */
+  #noGain(from: string, to: string, what: string): void {
+    for (const p of CONTENT_PERMISSIONS)
+      if (this.rules.allows(to, p) && !this.rules.allows(from, p))
+        throw new SftpStatusError('PERMISSION_DENIED', undefined, `${what} from ${from} to ${to} would allow "${p}" (folders rules "${this.rules.ruleFor(from)?.prefix ?? '/'}", "${this.rules.ruleFor(to)?.prefix ?? '/'}")`);
+  }
+
+  async #exists(path: string): Promise<boolean> {
+    return this.strict.lstat(path).then(
+      () => true,
+      (e: unknown) => {
+        if ((e as { code?: string }).code === 'ENOENT') return false;
+        throw e;
+      },
+    );
+  }
+
+  async open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
+    const target = await this.#resolved(path);
+    if (flags.read) this.#need('download', target);
+    if (!writesFile(flags)) return this.strict.open(target, flags, mode);
+    let f = flags;
+    if (await this.#exists(target)) {
+      this.#need('overwrite', target);
+      // Removed meanwhile: without "upload" it must not be created instead.
+      if (!this.rules.allows(posix.dirname(target), 'upload')) f = { ...f, creat: false };
+    } else {
+      if (f.creat) this.#need('upload', posix.dirname(target));
+      // Created meanwhile: without "overwrite" it must not be opened instead.
+      if (!this.rules.allows(target, 'overwrite')) f = { ...f, excl: true };
+    }
+    const staging = stagingPath === undefined ? undefined : posix.join(posix.dirname(target), posix.basename(stagingPath));
+    return this.strict.open(target, f, mode, staging);
+  }
+
+  async opendir(path: string): Promise<DirReader> {
+    const dir = await this.#resolved(path);
+    this.#need('list', dir);
+    return this.strict.opendir(dir);
+  }
+
+  stat(path: string): Promise<FileStat> {
+    return this.resolver.stat(path);
+  }
+  lstat(path: string): Promise<FileStat> {
+    return this.resolver.lstat(path);
+  }
+  readlink(path: string): Promise<string> {
+    return this.resolver.readlink(path);
+  }
+  realpath(path: string): Promise<string> {
+    return this.resolver.realpath(path);
+  }
+  statvfs(path: string): Promise<VfsStat> {
+    return this.resolver.statvfs(path);
+  }
+
+  #attrs(path: string, attrs: SetAttrs): void {
+    if (attrs.size !== undefined) this.#need('overwrite', path);
+    if (attrs.mode !== undefined || attrs.uid !== undefined || attrs.gid !== undefined || attrs.atime !== undefined || attrs.mtime !== undefined) this.#need('chmod', path);
+  }
+
+  async setstat(path: string, attrs: SetAttrs): Promise<void> {
+    const target = await this.#resolved(path);
+    this.#attrs(target, attrs);
+    return this.strict.setstat(target, attrs);
+  }
+
+  async lsetstat(path: string, attrs: SetAttrs): Promise<void> {
+    const target = await this.#entry(path);
+    this.#attrs(target, attrs);
+    return this.strict.lsetstat(target, attrs);
+  }
+
+  async mkdir(path: string, mode: number): Promise<void> {
+    const target = await this.#entry(path);
+    this.#need('mkdir', posix.dirname(target));
+    return this.strict.mkdir(target, mode);
+  }
+
+  async rmdir(path: string): Promise<void> {
+    const target = await this.#entry(path);
+    this.#need('delete', posix.dirname(target));
+    return this.strict.rmdir(target);
+  }
+
+  async remove(path: string): Promise<void> {
+    const target = await this.#entry(path);
+    // A discarded atomic upload: the server's own hidden file, allowed when it was created.
+    if (!isStaging(path)) this.#need('delete', posix.dirname(target));
+    return this.strict.remove(target);
+  }
+
+  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    const [src, dst] = [await this.#entry(from), await this.#entry(to)];
+    if (isStaging(from)) {
+      // Publishing an atomic upload: "upload" or "overwrite" was checked at OPEN; a name that
+      // appeared since is replaced only with "overwrite".
+      return this.strict.rename(src, dst, overwrite && this.rules.allows(dst, 'overwrite'));
+    }
+    this.#need('rename', posix.dirname(src));
+    this.#need('rename', posix.dirname(dst));
+    const ruled = this.rules.ruledAtOrBelow(src) ?? this.rules.ruledAtOrBelow(dst);
+    if (ruled !== undefined) throw new SftpStatusError('PERMISSION_DENIED', undefined, `a rename from ${src} to ${dst} would move what folders rule "${ruled}" covers`);
+    this.#noGain(src, dst, 'a rename');
+    // Replacing an existing name destroys its content: only with "overwrite" there.
+    return this.strict.rename(src, dst, overwrite && this.rules.allows(dst, 'overwrite'));
+  }
+
+  async link(existing: string, newPath: string): Promise<void> {
+    const [src, dst] = [await this.#entry(existing), await this.#entry(newPath)];
+    this.#need('upload', posix.dirname(dst));
+    this.#noGain(src, dst, 'a hard link');
+    return this.strict.link(src, dst);
+  }
+
+  async symlink(target: string, linkPath: string): Promise<void> {
+    const link = await this.#entry(linkPath);
+    this.#need('symlink', posix.dirname(link));
+    return this.strict.symlink(target, link);
+  }
+}
