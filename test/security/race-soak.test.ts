@@ -6,6 +6,9 @@
  *    that climbs, a relative climbing path), rename(d, D); rename(L, d); rename(d, L); rename(D, d),
  *    while a victim session reads, creates, mkdirs, setstats, lists, renames, removes and hard-links
  *    through `d/...`.
+ * 3. Per-folder rules (src/folders/): the same swap inside the root, d ↔ symlinks to a read-only
+ *    /outbox and a closed /private, while the victim writes, reads, removes, hard-links and renames
+ *    through free/d/...: nothing in /outbox or /private may change or be read.
  * 2. Go's TestRootRaceRenameDir: reads of a/a/a/a/../../../../a/f while a process on the host moves
  *    <root>/a out of the root and back, so that the ".." steps would climb out of a walker that is
  *    still inside the moved directory.
@@ -182,6 +185,85 @@ describe('race soak', () => {
   afterAll(() => {
     rmSync(tmp, { recursive: true, force: true });
   });
+
+  it(
+    'swapping free/d with symlinks into ruled folders, from two sessions, never lets the victim around a folder rule',
+    async () => {
+      const root = join(tmp, 'rules', 'alice');
+      const [outbox, priv, free] = [join(root, 'outbox'), join(root, 'private'), join(root, 'free')];
+      for (const d of [outbox, priv, join(free, 'd')]) mkdirSync(d, { recursive: true });
+      for (const d of [outbox, priv]) for (const n of ['report.csv', 'x', 'rm-me']) writeFileSync(join(d, n), `${SECRET} ${n}\n`);
+      for (const n of ['report.csv', 'x']) writeFileSync(join(free, 'd', n), `free ${n}\n`);
+      const guarded = () => JSON.stringify([outbox, priv].map((d) => readdirSync(d).sort().map((n) => [n, lstatSync(join(d, n)).nlink, lstatSync(join(d, n)).mode, readFileSync(join(d, n), 'utf8')])));
+      const before = guarded();
+      // Chroot-absolute and relative, as an administrator or the client would write them.
+      const targets = ['/outbox', '../private', '../../outbox'];
+      for (const [i, t] of targets.entries()) symlinkSync(t, join(free, `L${i}`));
+
+      const s: TestServer = await startTestServer({ users: [{ username: 'alice', root, folders: { '/outbox': ['list', 'download'], '/private': [] } }] });
+      const [victim, a1, a2] = await Promise.all([connect(s), connect(s), connect(s)]);
+      const all = [victim, a1, a2];
+      const until = Date.now() + Math.round(SWAP_MS / 2);
+      const vt = tally();
+      const foreign: string[] = [];
+      let renames = 0;
+
+      const attacker = (c: SftpClient, me: number) =>
+        loop(until, async (i) => {
+          const L = `/free/L${(i + me) % targets.length}`;
+          const step = (p: Promise<void>) => p.then(() => void renames++, () => void renames++);
+          await step(c.rename('/free/d', `/free/D${me}`));
+          await step(c.rename(L, '/free/d'));
+          await step(c.rename('/free/d', L));
+          await step(c.rename(`/free/D${me}`, '/free/d'));
+        });
+
+      const worker = (w: number) =>
+        loop(until, async (i) => {
+          const id = `${w}-${i}`;
+          switch (i % 6) {
+            case 0: {
+              const data = (await count(vt, 'read', victim.readFile('/free/d/x')))?.toString();
+              // /outbox may be read (it allows download); /private never.
+              if (data !== undefined && data !== 'free x\n' && data !== `${SECRET} x\n`) foreign.push(data.slice(0, 80));
+              if (data === `${SECRET} x\n` && (await count(vt, 'read', victim.readFile('/private/x'))) !== undefined) foreign.push('private read');
+              break;
+            }
+            case 1:
+              await count(vt, 'write', victim.writeFile('/free/d/report.csv', `overwritten ${id}\n`));
+              await count(vt, 'create', victim.writeFile(`/free/d/new-${id}`, 'new\n', OPEN.WRITE | OPEN.CREAT | OPEN.EXCL));
+              break;
+            case 2:
+              await count(vt, 'setstat', victim.setstat('/free/d/x', { mode: 0o600, size: 1 }));
+              await count(vt, 'mkdir', victim.mkdir(`/free/d/m-${id}`));
+              break;
+            case 3:
+              await count(vt, 'remove', victim.remove('/free/d/rm-me'));
+              await count(vt, 'remove', victim.remove(`/free/d/new-${w}-${i - 2}`));
+              break;
+            case 4:
+              await count(vt, 'hardlink', victim.hardlink('/free/d/x', `/free/hl-${id}`));
+              break;
+            case 5:
+              await count(vt, 'rename', victim.rename('/free/d/x', `/free/moved-${id}`));
+              await count(vt, 'rename', victim.rename(`/free/moved-${id}`, '/free/d/x'));
+              break;
+          }
+        });
+
+      await Promise.all([attacker(a1, 0), attacker(a2, 1), ...[0, 1, 2, 3].map(worker)]);
+      await Promise.all(all.map((c) => c.end()));
+      await s.close();
+      if (STATS) console.log(`race soak (folder rules, ${Math.round(SWAP_MS / 2)} ms): victim ops ${total(vt)} [${brief(vt)}], attacker renames ${renames}, foreign reads ${foreign.length}`);
+      expect(guarded(), 'nothing in /outbox or /private changed, was linked or was added').toBe(before);
+      expect(foreign, 'no read came from /private').toEqual([]);
+      expect(total(vt)).toBeGreaterThan(MIN_SWAP_OPS / 4);
+      // Requests did get through the real folder (the soak exercised allowed paths, not only
+      // refusals): a MKDIR through d succeeds only when d is the real folder, as both rules refuse it.
+      expect(vt.mkdir?.ok ?? 0).toBeGreaterThan(0);
+    },
+    TIMEOUT,
+  );
 
   it(
     'swapping d with symlinks that point outside, from two sessions, never lets the victim session out of the root',
