@@ -52,13 +52,15 @@ Config file (JSON; relative paths are relative to the file; see config.example.j
                     { "profile", "kex": [...], "hostKey": [...], "cipher": [...], "mac": [...] }
   users[]           { "username", "password" | "passwordHash" | "authorizedKeys" | "authorizedKeysFile",
                       "root" (may use %u), "readOnly", "umask" ("0022"), "denyRequests", "allowRequests",
-                      "startDirectory", "createRoot", "group", "maxSessions", "allowFrom" }
+                      "startDirectory", "createRoot", "group", "maxSessions", "allowFrom",
+                      "quota": { "bytes", "files" } }
   groups            { "name": { settings users inherit } }
   usersFile         a JSON file holding more users
   log               { "level", "file", "xferlog", "authLog", "hashUploads": "sha256"|"off", "pretty" }
   limits            { "loginGraceSeconds": ${L.loginGraceSeconds}, "maxAuthTries": ${L.maxAuthTries}, "maxStartups": "${L.maxStartups}",
                       "idleTimeoutSeconds": ${L.idleTimeoutSeconds}, "maxSessionsPerUser", "maxHandlesPerSession": ${L.maxHandlesPerSession},
-                      "maxInflightBytesPerSession": ${L.maxInflightBytesPerSession}, ... }
+                      "maxInflightBytesPerSession": ${L.maxInflightBytesPerSession},
+                      "bandwidth": { "uploadBytesPerSecond", "downloadBytesPerSecond" } (also per user/group), ... }
   shutdownGraceSeconds   how long SIGTERM waits for running transfers (default 30)
   workers           processes sharing the port (node:cluster), default 1; limits and penalties
                     hold across them, /metrics aggregates them
@@ -140,11 +142,35 @@ function load(file: string | undefined): ServerConfig {
   return { ...c, listen: { ...c.listen, ...listenOverride } };
 }
 
+/** ", 2 with bandwidth limits, server bandwidth limit" for check-config. */
+function bandwidthSummary(c: ServerConfig): string {
+  const limited = c.users.filter((u) => u.bandwidth?.uploadBytesPerSecond !== undefined || u.bandwidth?.downloadBytesPerSecond !== undefined).length;
+  const server = c.limits.bandwidth?.uploadBytesPerSecond !== undefined || c.limits.bandwidth?.downloadBytesPerSecond !== undefined;
+  return `${limited ? `, ${limited} with bandwidth limits` : ''}${server ? ', server bandwidth limit' : ''}`;
+}
+
 /** ", 1 disabled, 2 expired" for check-config: accounts that cannot log in now. */
 function accountSummary(users: ServerConfig['users']): string {
   const count = (r: AccountRefusal) => users.filter((u) => accountRefusal(u) === r).length;
   const [disabled, expired] = [count('account-disabled'), count('account-expired')];
   return `${disabled ? `, ${disabled} disabled` : ''}${expired ? `, ${expired} expired` : ''}`;
+}
+
+/** ", 2 with folder rules, shared store redis://10.0.0.5:6379" for check-config (no password shown). */
+function rulesAndStoreSummary(c: ServerConfig): string {
+  const n = c.users.filter((u) => u.folders !== undefined).length;
+  let store = '';
+  if (c.shared) {
+    const url = c.shared.redis.startsWith('unix://') ? undefined : new URL(c.shared.redis);
+    store = `, shared store ${url ? `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}` : c.shared.redis}`;
+  }
+  return `${n ? `, ${n} with folder rules` : ''}${store}`;
+}
+
+/** ", 2 with a quota" for check-config. */
+function quotaSummary(users: ServerConfig['users']): string {
+  const n = users.filter((u) => u.quota !== undefined).length;
+  return n ? `, ${n} with a quota` : '';
 }
 
 function loadOrExit(file: string | undefined): ServerConfig {
@@ -361,7 +387,7 @@ async function main(): Promise<void> {
       if (!args.config) fail('check-config needs a FILE (see --help)', EX_USAGE);
       const c = loadOrExit(args.config);
       const hooks = c.hooks.length ? `, ${c.hooks.length} hook${c.hooks.length === 1 ? '' : 's'}` : '';
-      process.stdout.write(`${args.config}: OK (${c.users.length} user${c.users.length === 1 ? '' : 's'}${accountSummary(c.users)}${hooks})\n`);
+      process.stdout.write(`${args.config}: OK (${c.users.length} user${c.users.length === 1 ? '' : 's'}${accountSummary(c.users)}${quotaSummary(c.users)}${bandwidthSummary(c)}${rulesAndStoreSummary(c)}${hooks})\n`);
       for (const w of c.warnings) process.stdout.write(`warning: ${w}\n`);
       return;
     }

@@ -57,6 +57,22 @@ export function isErrnoLike(e: unknown): e is ErrnoLike {
   return typeof e === 'object' && e !== null && typeof (e as { code?: unknown }).code === 'string';
 }
 
+/**
+ * A write, truncation, copy or new name would pass the user's quota (src/quota/). Its own class,
+ * not an errno: status.ts maps it to FAILURE "Quota exceeded" and the transfer record says `quota`.
+ */
+export class QuotaExceeded extends Error {
+  override readonly name = 'QuotaExceeded';
+  readonly code = 'QUOTA_EXCEEDED';
+  constructor(
+    /** Which limit: the bytes or the number of files. */
+    readonly limit: 'bytes' | 'files',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Thrown to drop the client's connection (fault injection: "network cut after N bytes"). */
 export class ConnectionDrop extends Error {
   override readonly name = 'ConnectionDrop';

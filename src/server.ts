@@ -23,7 +23,11 @@ import { LiveConfig } from './server/live-config.js';
 import { JailRegistry } from './server/jail-registry.js';
 import { Connections } from './server/connections.js';
 import { ServerHooks } from './server/hooks.js';
-import { sweepStaged } from './server/sweep-staged.js';
+import { isLeftover, sweepStaged } from './server/sweep-staged.js';
+import { QuotaRegistry } from './server/quota.js';
+import { BandwidthRegistry } from './server/bandwidth.js';
+import { RedisStore } from './shared/redis-store.js';
+import type { Clock } from './sftp/token-bucket.js';
 
 export { auditFromConfig };
 
@@ -46,6 +50,8 @@ export interface StartOptions {
   hookSlot?: number;
   /** Remove staging files an earlier run left (default true; one worker of a daemon does it). */
   sweepStaged?: boolean;
+  /** The bandwidth limits' clock (tests run simulated seconds); the system clock otherwise. */
+  bandwidthClock?: Clock;
 }
 
 export interface RunningServer {
@@ -77,6 +83,9 @@ interface Parts {
   hooks: ServerHooks;
   admission: Admission;
   jails: JailRegistry;
+  quotas: QuotaRegistry;
+  bandwidth: BandwidthRegistry;
+  store: RedisStore | undefined;
   connections: Connections;
   listener: Listener;
 }
@@ -94,17 +103,30 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   await hooks.start(initial);
   const { ssh2: sshConfig, notOffered } = ssh2ServerConfig(initial, hostKeys);
   const connections = new Connections();
-  const admission = new Admission(initial, audit, opts.peers);
-  const jails = new JailRegistry({ wrap: opts.wrapFileSystem, inUse: (root) => connections.usesRoot(root) });
+  // Optional: several instances count sessions, bandwidth and quota usage together (src/shared/).
+  const store = initial.shared ? new RedisStore(initial.shared, audit) : undefined;
+  await store?.connect();
+  const admission = new Admission(initial, audit, opts.peers, undefined, store);
+  // Staging files the sweep below removes are not counted by the quota walks.
+  const quotas = new QuotaRegistry(initial, { audit, skip: opts.sweepStaged !== false ? (name) => isLeftover(name) : undefined, shared: store });
+  metrics?.watchQuotas(() => quotas.gauges());
+  const jails = new JailRegistry({ wrap: opts.wrapFileSystem, quota: (fs, user) => quotas.wrap(fs, user), inUse: (root) => connections.usesRoot(root) });
   const ssh = sshServer(sshConfig, (client, info) => {
     const socket = socketOf(client);
     if (socket) listener.identified(socket);
     connections.add(new ClientConnection(client, info, socket, env));
   });
   const listener = new Listener(initial, { audit, admission, handOver: (socket) => ssh.injectSocket(socket) });
-  const parts: Parts = { live: new LiveConfig(initial), audit, metrics, hooks, admission, jails, connections, listener };
+  const bandwidth = new BandwidthRegistry(initial, { clock: opts.bandwidthClock, onWait: metrics && ((d, s) => metrics.bandwidthWaited(d, s)) });
+  if (store) bandwidth.shareThrough(store);
+  const parts: Parts = { live: new LiveConfig(initial), audit, metrics, hooks, admission, jails, quotas, bandwidth, store, connections, listener };
   const env = connectionEnv(parts);
-  const port = await listener.listen(initial.listen.port, initial.listen.host);
+  const port = await listener.listen(initial.listen.port, initial.listen.host).catch(async (e: unknown) => {
+    bandwidth.stopSharing();
+    await quotas.close();
+    await store?.close();
+    throw e;
+  });
   const admin = initial.admin && metrics && !opts.metricsOnly ? await startAdmin({ ...initial.admin.listen, metrics, healthy: () => listener.listening }) : undefined;
   announce(initial, audit, hostKeys, notOffered);
   // In the background: logins are not delayed by a walk of every root.
@@ -119,7 +141,7 @@ function sshServer(config: Ssh2.ServerConfig, onConnection: (client: Ssh2.Connec
 }
 
 /** What each connection reads of the server: the current config, the jails, admission. */
-function connectionEnv({ live, audit, metrics, jails, admission }: Parts): ConnectionEnv {
+function connectionEnv({ live, audit, metrics, jails, bandwidth, admission }: Parts): ConnectionEnv {
   return {
     audit,
     auth: () => live.auth,
@@ -128,6 +150,7 @@ function connectionEnv({ live, audit, metrics, jails, admission }: Parts): Conne
     hostPaths: () => live.config.log.hostPaths,
     observeRequest: metrics ? (name, seconds) => metrics.observeRequest(name, seconds) : undefined,
     fileSystem: (user) => jails.fileSystem(user),
+    bandwidth: (username) => bandwidth.forUser(username),
     admission,
   };
 }
@@ -191,18 +214,24 @@ async function reload(parts: Parts, next: ServerConfig): Promise<void> {
   parts.admission.reload(next);
   parts.listener.reload(next);
   parts.jails.reload(next);
+  parts.quotas.reload(next);
+  parts.bandwidth.reload(next);
   await parts.hooks.reload(next);
   parts.audit.emit({ event: 'server.reload', message: `configuration reloaded (${next.users.length} users)` });
   parts.connections.checkAccounts();
 }
 
-async function close({ admission, listener, connections, jails, hooks, audit }: Parts, started: Started, graceMs: number): Promise<void> {
+async function close({ admission, listener, connections, jails, quotas, bandwidth, store, hooks, audit }: Parts, started: Started, graceMs: number): Promise<void> {
   admission.drain();
   // The listener's close completes only when every connection is gone: end them first, await it last.
   const stopped = listener.close();
   await connections.endAll(graceMs, () => listener.destroySockets());
   await stopped;
   await jails.close();
+  await quotas.close();
+  bandwidth.stopSharing();
+  // After the sessions ended: their leases are given back now, not when they expire.
+  await store?.close();
   await started.closeAdmin();
   // After the sessions' last records, before the audit that logs what the hooks report.
   await hooks.close();

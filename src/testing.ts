@@ -20,11 +20,13 @@ import { temporaryRoot } from './testing/roots.js';
 import { FaultInjector, type FaultOptions, type FaultOp, type Faults } from './testing/faults.js';
 import type { StatusName } from './errors.js';
 import type { Permission } from './folders/rules.js';
+import type { Clock } from './sftp/token-bucket.js';
 
 export type { FixtureTree, FixtureValue } from './testing/fixtures.js';
 export type { Permission } from './folders/rules.js';
 export type { AuditRecordOf, WaitForOptions } from './audit/memory-sink.js';
 export { DEFAULT_WAIT_FOR_TIMEOUT_MS };
+export type { Clock } from './sftp/token-bucket.js';
 
 export interface TestUserOptions {
   username?: string;
@@ -41,6 +43,8 @@ export interface TestUserOptions {
   umask?: string;
   /** New uploads staged under a hidden name until closed (default true, as in a config file). */
   atomicUploads?: boolean;
+  /** Bytes per second over all this user's sessions, as in a config file (`{ uploadBytesPerSecond: '1MiB' }`). */
+  bandwidth?: { uploadBytesPerSecond?: number | string; downloadBytesPerSecond?: number | string };
   /** Per-folder permissions, as in a config file: { '/inbox': ['list', 'upload'], '/outbox': ['list', 'download'] }. */
   folders?: Record<string, (Permission | '*')[]>;
   /** Bytes and files this user's root may hold, as in a config file (`{ bytes: 10_000_000, files: 100 }`). */
@@ -69,6 +73,11 @@ export interface TestServerOptions extends TestUserOptions {
    * ones a test checks are never read).
    */
   sweepStaged?: boolean;
+  /**
+   * The clock bandwidth limits wait on (`bandwidth`, `limits.bandwidth`): a test can run a limited
+   * transfer in simulated time and check the rate without measuring wall-clock time.
+   */
+  bandwidthClock?: Clock;
 }
 
 export interface TestUser {
@@ -236,6 +245,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
           root: u.root,
           ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
           ...(o.atomicUploads !== undefined ? { atomicUploads: o.atomicUploads } : {}),
+          ...(o.bandwidth !== undefined ? { bandwidth: o.bandwidth } : {}),
           ...(o.quota !== undefined ? { quota: o.quota } : {}),
           ...(o.disabled !== undefined ? { disabled: o.disabled } : {}),
           ...(o.folders !== undefined ? { folders: o.folders } : {}),
@@ -252,7 +262,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
   audit.addSink(events);
   cleanups.unshift(() => audit.close());
   const faults = new FaultInjector();
-  const server = await startServer({ ...config, warnings: [] }, { hostKeys: hostKeys.map((k) => k.key), audit, sweepStaged: opts.sweepStaged ?? false, wrapFileSystem: (fs) => faults.wrap(fs) }).catch(
+  const server = await startServer({ ...config, warnings: [] }, { hostKeys: hostKeys.map((k) => k.key), audit, sweepStaged: opts.sweepStaged ?? false, ...(opts.bandwidthClock ? { bandwidthClock: opts.bandwidthClock } : {}), wrapFileSystem: (fs) => faults.wrap(fs) }).catch(
     (e: unknown) => {
       throw listenError(e, config.listen.port);
     },

@@ -14,9 +14,19 @@ export interface HookGauges {
 
 export type HookOutcome = 'delivered' | 'failed' | 'refused';
 
+/** What /metrics reads of one user with a quota at each scrape (src/server/quota.ts). */
+export interface QuotaGauges {
+  readonly user: string;
+  readonly bytes: number;
+  readonly files: number;
+  readonly limitBytes?: number | undefined;
+  readonly limitFiles?: number | undefined;
+}
+
 export class Metrics implements AuditSink {
   readonly registry = new Registry();
   #hooks: () => readonly HookGauges[] = () => [];
+  #quotas: () => readonly QuotaGauges[] = () => [];
   readonly #sessions = new Gauge({ name: 'sftp_sessions', help: 'Authenticated SSH sessions now open', registers: [this.registry] });
   readonly #logins = new Counter({ name: 'sftp_logins_total', help: 'Login attempts by outcome', labelNames: ['outcome', 'method'], registers: [this.registry] });
   readonly #bytes = new Counter({ name: 'sftp_bytes_total', help: 'File bytes moved, by direction', labelNames: ['direction'], registers: [this.registry] });
@@ -45,6 +55,12 @@ export class Metrics implements AuditSink {
     labelNames: ['hook', 'outcome'],
     registers: [this.registry],
   });
+  readonly #bandwidthWait = new Counter({
+    name: 'sftp_bandwidth_wait_seconds_total',
+    help: 'Seconds requests waited for a bandwidth limit (user or server), summed over requests, by direction',
+    labelNames: ['direction'],
+    registers: [this.registry],
+  });
   readonly #latency = new Histogram({
     name: 'sftp_request_duration_seconds',
     help: 'SFTP request latency by request name',
@@ -55,6 +71,13 @@ export class Metrics implements AuditSink {
 
   constructor(opts: { defaults?: boolean } = {}) {
     if (opts.defaults !== false) collectDefaultMetrics({ register: this.registry });
+    // Present at 0 before any limit bites, so dashboards and alerts find the series.
+    for (const direction of ['upload', 'download']) this.#bandwidthWait.inc({ direction }, 0);
+    // Read from the quota registry at each scrape; usage is per process (README, Quotas).
+    this.#quotaGauge('sftp_quota_used_bytes', "Bytes in the user's root, as counted for the quota", (q) => q.bytes);
+    this.#quotaGauge('sftp_quota_limit_bytes', "The user's byte quota", (q) => q.limitBytes);
+    this.#quotaGauge('sftp_quota_used_files', "Files, directories and symlinks in the user's root, as counted for the quota", (q) => q.files);
+    this.#quotaGauge('sftp_quota_limit_files', "The user's files quota", (q) => q.limitFiles);
   }
 
   write(r: AuditRecord): void {
@@ -99,6 +122,34 @@ export class Metrics implements AuditSink {
   #readHooks(gauge: Gauge, value: (h: HookGauges) => number): void {
     gauge.reset();
     for (const h of this.#hooks()) gauge.set({ hook: h.name }, value(h));
+  }
+
+  /** Users with a quota, read at each scrape. */
+  watchQuotas(quotas: () => readonly QuotaGauges[]): void {
+    this.#quotas = quotas;
+  }
+
+  /** A gauge per user with a quota; across workers the largest is shown, not a sum (each counts on its own). */
+  #quotaGauge(name: string, help: string, value: (q: QuotaGauges) => number | undefined): void {
+    const gauge: Gauge = new Gauge({
+      name,
+      help,
+      labelNames: ['user'],
+      aggregator: 'max',
+      registers: [this.registry],
+      collect: () => {
+        gauge.reset();
+        for (const q of this.#quotas()) {
+          const v = value(q);
+          if (v !== undefined) gauge.set({ user: q.user }, v);
+        }
+      },
+    });
+  }
+
+  /** A READ or WRITE waited `seconds` for a bandwidth limit (src/server/bandwidth.ts). */
+  bandwidthWaited(direction: 'upload' | 'download', seconds: number): void {
+    this.#bandwidthWait.inc({ direction }, seconds);
   }
 
   observeRequest(request: string, seconds: number): void {

@@ -70,6 +70,10 @@ export const WARNING_CODES = [
   'reload-failed',
   /** SIGHUP: the new config is invalid; the old one keeps serving. */
   'reload-refused',
+  /** The shared store (config "shared") cannot be reached: limits count this instance alone. */
+  'shared-store-unreachable',
+  /** The shared store answers again. */
+  'shared-store-back',
 ] as const;
 export type WarningCode = (typeof WARNING_CODES)[number];
 
@@ -81,3 +85,10 @@ export const HOOK_REFUSED_REASONS = [
   'spool-error',
 ] as const;
 export type HookRefusedReason = (typeof HOOK_REFUSED_REASONS)[number];
+
+/** `error` of a transfer record: a failure the server caused on purpose (an errno has `message` only). */
+export const TRANSFER_ERRORS = [
+  /** A WRITE or copy-data would have passed the user's quota (src/quota/). */
+  'quota',
+] as const;
+export type TransferError = (typeof TRANSFER_ERRORS)[number];

@@ -3,7 +3,7 @@
  * server) are added by the sink; everything else is here. Coded words (reasons, warning codes)
  * are in ./codes.ts.
  */
-import type { AuthFailureReason, CloseReason, HookRefusedReason, RefusalReason, WarningCode } from './codes.js';
+import type { AuthFailureReason, CloseReason, HookRefusedReason, RefusalReason, TransferError, WarningCode } from './codes.js';
 
 export interface Core {
   user?: string;
@@ -94,6 +94,8 @@ export interface Transfer extends Core {
   atomic?: boolean;
   sftpStatus?: string;
   message?: string;
+  /** Why it failed, when the server refused it on purpose: 'quota' (a write past the user's quota). */
+  error?: TransferError;
   sha256?: string;
   sha256Skipped?: string;
 }
@@ -123,6 +125,17 @@ interface ServerRecord {
 export interface ServerEvent extends ServerRecord {
   /** server.sweep: staging files of atomic uploads an earlier run left, removed at start. */
   event: 'server.start' | 'server.stop' | 'server.reload' | 'server.hostkey' | 'server.sweep';
+}
+/** A root's start-up quota walk ended: its usage, as counted (src/server/quota.ts). */
+export interface QuotaScan extends ServerRecord {
+  event: 'quota.scan';
+  /** The users with this root (the root's host path is not logged). */
+  users: string[];
+  bytes: number;
+  files: number;
+  durationMs: number;
+  /** The walk could not run: usage counts only what changed since the start. */
+  error?: string;
 }
 export interface ServerWarning extends ServerRecord {
   event: 'server.warning';
@@ -170,7 +183,7 @@ export type HookAuditEvent = HookFailed | HookRefused | HookBacklog;
 
 export type AuditEvent =
   | AuthSuccess | AuthFailure | SessionOpen | SessionClose | ConnectionClose | RequestRefused | Transfer
-  | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | ServerWarning | ProtocolError
+  | Mkdir | Rmdir | Remove | Rename | Symlink | Link | Setstat | Copy | ServerEvent | QuotaScan | ServerWarning | ProtocolError
   | HookAuditEvent;
 
 export type AuditEventType = AuditEvent['event'];
@@ -231,6 +244,6 @@ export class Audit implements AuditEmitter {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** An event without the fields a session fills in itself. */
-export type SessionEvent = DistributiveOmit<Exclude<AuditEvent, ServerEvent | ServerWarning | HookAuditEvent>, 'user' | 'sessionId' | 'remote'>;
+export type SessionEvent = DistributiveOmit<Exclude<AuditEvent, ServerEvent | QuotaScan | ServerWarning | HookAuditEvent>, 'user' | 'sessionId' | 'remote'>;
 /** A mutation event before its outcome is known. */
 export type PendingMutation = DistributiveOmit<Extract<SessionEvent, { ok: boolean }>, 'ok' | 'sftpStatus' | 'error'>;

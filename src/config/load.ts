@@ -11,6 +11,8 @@ import { ConfigError } from '../errors.js';
 import { parseAuthorizedKey, authorizedKeyLines, describeHostKey, type AuthorizedKey } from '../parse/keys.js';
 import { parsePasswordHash, type PasswordHash } from '../parse/password-hash.js';
 import { FolderRules } from '../folders/rules.js';
+import type { BandwidthSetting } from './bandwidth.js';
+import type { QuotaSetting } from './quota.js';
 
 export interface UserRecord {
   readonly username: string;
@@ -30,6 +32,10 @@ export interface UserRecord {
   readonly startDirectory: string;
   readonly allowFrom?: readonly string[];
   readonly maxSessions?: number;
+  /** Bytes per second over all this user's sessions (the server's BandwidthRegistry); absent: unlimited. */
+  readonly bandwidth?: BandwidthSetting;
+  /** Bytes and files the root may hold (src/server/quota.ts); absent: no quota. */
+  readonly quota?: QuotaSetting;
   readonly group?: string;
   /** Per-folder permissions (src/folders/); absent: no rules, no cost. */
   readonly folders?: FolderRules;
@@ -198,6 +204,8 @@ function userRecord(u: UserConfig, pick: SettingOf, root: string, credentials: P
   const allowFrom = pick('allowFrom');
   const maxSessions = pick('maxSessions');
   const folders = pick('folders');
+  const bandwidth = pick('bandwidth');
+  const quota = pick('quota');
   return {
     username: u.username,
     root,
@@ -211,6 +219,8 @@ function userRecord(u: UserConfig, pick: SettingOf, root: string, credentials: P
     startDirectory: pick('startDirectory') ?? '/',
     ...(allowFrom ? { allowFrom } : {}),
     ...(maxSessions !== undefined ? { maxSessions } : {}),
+    ...(bandwidth !== undefined ? { bandwidth } : {}),
+    ...(quota !== undefined ? { quota } : {}),
     ...(u.group !== undefined ? { group: u.group } : {}),
     disabled: pick('disabled') ?? false,
     ...(folders !== undefined && Object.keys(folders).length > 0 ? { folders: new FolderRules(folders) } : {}),

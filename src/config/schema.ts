@@ -10,6 +10,9 @@ import { PASSWORD_HASH_PATTERN } from '../parse/password-hash.js';
 import { SUPPORTED, unsupported, type AlgorithmCategory, type AlgorithmsSetting } from '../parse/algorithms.js';
 import { hooksSchema, spoolDirSchema } from '../hooks/config.js';
 import { PERMISSIONS, ruleKeyProblem } from '../folders/rules.js';
+import { bandwidthSchema } from './bandwidth.js';
+import { quotaSchema } from './quota.js';
+import { sharedSchema } from './shared.js';
 
 /** One OpenSSH authorized_keys line, parsed here (once) so key errors come with the other schema errors. */
 const authorizedKeyLine = z.string().transform((line, ctx): AuthorizedKey => {
@@ -48,6 +51,9 @@ const userSettings = {
   createRoot: z.union([z.boolean(), octalMode]).optional(),
   allowFrom: cidrList.optional(),
   maxSessions: z.number().int().positive().optional(),
+  bandwidth: bandwidthSchema.describe(
+    "This user's transfer rate over all their sessions, per direction; a user's own value replaces the group's (other users are not slowed)",
+  ),
   folders: z
     .record(z.string(), z.array(z.enum([...PERMISSIONS, '*'])))
     .superRefine((rules, ctx) => {
@@ -60,6 +66,7 @@ const userSettings = {
     .describe(
       'Per-folder permissions by virtual path, the longest prefix wins, e.g. {"/inbox": ["list", "upload"], "/outbox": ["list", "download"]}; a path under no rule may do everything. Checked after symlinks are resolved. A user\'s own folders replace the group\'s',
     ),
+  quota: quotaSchema,
   disabled: z
     .boolean()
     .optional()
@@ -146,6 +153,7 @@ export const limitsSchema = z.strictObject({
   // Larger budgets made 20 concurrent OpenSSH downloads slower, not faster (bench/README.md, Run D).
   maxInflightBytesPerSession: z.number().int().positive().default(512 * 1024),
   maxRequestsInFlight: z.number().int().positive().default(256),
+  bandwidth: bandwidthSchema.describe('Transfer rate of all users together, per direction, on top of per-user limits; absent: unlimited'),
   penalty: z
     .strictObject({
       enabled: z.boolean().default(true),
@@ -206,6 +214,7 @@ export const configSchema = z.strictObject({
   /** Notifications (src/hooks/): a command or an HTTP POST on chosen events, stored in spoolDir first. */
   hooks: hooksSchema,
   spoolDir: spoolDirSchema,
+  shared: sharedSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema>;

@@ -11,6 +11,8 @@ import type { ServerConfig, UserRecord } from '../config/load.js';
 export interface JailRegistryOptions {
   /** Wraps each user's FileSystem (the test double's fault-injection seam). */
   wrap?: ((fs: FileSystem, user: UserRecord) => FileSystem) | undefined;
+  /** Counts and limits the user's root's usage when it has a quota (src/server/quota.ts); fs itself otherwise. */
+  quota?: ((fs: FileSystem, user: UserRecord) => FileSystem) | undefined;
   /** Whether a connection still works in `root` (its jail must stay open). */
   inUse(root: string): boolean;
 }
@@ -28,7 +30,9 @@ export class JailRegistry {
   /** The FileSystem for a user's root, opened at first use. */
   fileSystem(user: UserRecord): FileSystem {
     const jail = opened(this.#jails, user.root, () => new Jail(user.root));
-    const fs = user.folders ? new RuledFileSystem(jail, opened(this.#strict, user.root, () => new Jail(user.root, { noSymlinks: true })), user.folders) : jail;
+    const ruled = user.folders ? new RuledFileSystem(jail, opened(this.#strict, user.root, () => new Jail(user.root, { noSymlinks: true })), user.folders) : jail;
+    // Outside the rules: a refused request changes nothing, so it is never counted.
+    const fs = this.#opts.quota ? this.#opts.quota(ruled, user) : ruled;
     return this.#opts.wrap ? this.#opts.wrap(fs, user) : fs;
   }
 

@@ -11,6 +11,7 @@ import type { HeadCache } from './head-cache.js';
 import type { ReadBudget } from './read-budget.js';
 import type { SessionLog } from './session-log.js';
 import type { SymlinkOrder } from './symlink-order.js';
+import type { BandwidthLimits, Throttle } from './throttle.js';
 import type { Reply } from './reply-order.js';
 import type { Path } from './virtual-path.js';
 
@@ -36,6 +37,8 @@ export interface SessionOptions {
   /** Stage new uploads under a hidden name until the client closes them (staged-upload.ts). */
   atomicUploads?: boolean;
   hashUploads: boolean;
+  /** The user's and the server's bandwidth limits (throttle.ts); absent: unlimited. */
+  bandwidth?: BandwidthLimits | undefined;
   /** When set (log.hostPaths), transfer records also carry the host path under this root. */
   hostRoot?: string | undefined;
   /** Called with each request's latency (metrics). */
@@ -62,6 +65,8 @@ export interface RequestContext {
   readonly reads: ReadBudget;
   readonly log: SessionLog;
   readonly symlinkOrder: SymlinkOrder;
+  /** Holds WRITEs and READs back to the bandwidth limits. */
+  readonly throttle: Throttle;
   /** Absolute virtual path for a client path (virtual-path.ts). */
   path(raw: Path): string;
 }

@@ -13,6 +13,7 @@ import { HeadCache } from './head-cache.js';
 import { ReadBudget } from './read-budget.js';
 import { RequestRunner } from './runner.js';
 import { SessionLog } from './session-log.js';
+import { Throttle, UNLIMITED } from './throttle.js';
 import { HANDLERS, bind } from './dispatch.js';
 import { resolvePath } from './virtual-path.js';
 import { discard } from './staged-upload.js';
@@ -53,6 +54,7 @@ export class SftpSession {
       reads: new ReadBudget(sftp, o.limits.maxInflightBytes, this.#state),
       log: new SessionLog(o, this.totals),
       symlinkOrder: symlinkOrderFor(o.clientIdent),
+      throttle: new Throttle(o.bandwidth ?? UNLIMITED),
       path: (raw) => resolvePath(raw, o.startDirectory),
     };
   }
@@ -95,6 +97,8 @@ export class SftpSession {
     // READs parked for backpressure will never be read by anyone: let them fail at once.
     this.#state.ending = true;
     this.#c.reads.grant();
+    // Requests waiting for bandwidth go on, so none is left waiting.
+    this.#c.throttle.end();
     await this.#runner.idle(waitMs);
     this.#state.closed = true;
     const { handles, log } = this.#c;

@@ -3,7 +3,7 @@
  * errno_to_portable() and messages its status_to_message(), so clients print what people know.
  * Raw error text never goes to the client (it could contain host paths); it goes to the log.
  */
-import { STATUS, SftpStatusError, isErrnoLike, type StatusName } from '../errors.js';
+import { QuotaExceeded, STATUS, SftpStatusError, isErrnoLike, type StatusName } from '../errors.js';
 
 export const STATUS_MESSAGES: Record<StatusName, string> = {
   OK: 'Success',
@@ -16,6 +16,10 @@ export const STATUS_MESSAGES: Record<StatusName, string> = {
   CONNECTION_LOST: 'Connection lost',
   OP_UNSUPPORTED: 'Operation unsupported',
 };
+
+/** What a client is told when a quota stops a request, and the `cause` the log records. */
+export const QUOTA_MESSAGE = 'Quota exceeded';
+export const QUOTA_CAUSE = 'quota';
 
 const ERRNO_STATUS: Record<string, StatusName> = {
   ENOENT: 'NO_SUCH_FILE',
@@ -47,6 +51,9 @@ export function statusOf(err: unknown): MappedStatus {
   if (err instanceof SftpStatusError) {
     return { code: STATUS[err.status], name: err.status, message: err.clientMessage ?? STATUS_MESSAGES[err.status], cause: err.reason ?? err.status };
   }
+  // SFTP v3 has no quota status (v5's QUOTA_EXCEEDED is unknown to v3 clients): FAILURE with words
+  // clients that show the server's message print. Before isErrnoLike: it has a string `code` too.
+  if (err instanceof QuotaExceeded) return { code: STATUS.FAILURE, name: 'FAILURE', message: QUOTA_MESSAGE, cause: QUOTA_CAUSE };
   if (isErrnoLike(err)) {
     const name = ERRNO_STATUS[err.code] ?? 'FAILURE';
     return { code: STATUS[name], name, message: STATUS_MESSAGES[name], cause: err.code };

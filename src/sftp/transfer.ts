@@ -2,6 +2,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { OpenFlags } from '../fs/file-system.js';
 import type { Transfer, TransferStatus } from '../audit/events.js';
+import { TRANSFER_ERRORS, type TransferError } from '../audit/codes.js';
 
 export function flagsString(f: OpenFlags): string {
   const parts: string[] = [];
@@ -25,6 +26,8 @@ export class TransferStats {
   maxRequestBytes = 0;
   errorStatus: string | undefined;
   errorMessage: string | undefined;
+  /** A coded cause of the failure (statusOf's `cause`, when it is one of TRANSFER_ERRORS). */
+  errorCode: TransferError | undefined;
   #hash: Hash | null;
   #hashSkipped: string | undefined;
   #nextOffset = 0;
@@ -72,7 +75,8 @@ export class TransferStats {
     this.bytesRead += len;
     this.#offset(offset, len);
   }
-  failed(status: string, message: string): void {
+  failed(status: string, message: string, cause?: string): void {
+    if (this.errorStatus === undefined) this.errorCode = TRANSFER_ERRORS.find((c) => c === cause);
     this.errorStatus ??= status;
     this.errorMessage ??= message;
     if (this.#hash) this.#skip('a write failed');
@@ -97,6 +101,7 @@ export class TransferStats {
       status: final,
       ...(this.atomic ? { atomic: true } : {}),
       ...(this.errorStatus ? { sftpStatus: this.errorStatus, message: this.errorMessage ?? '' } : {}),
+      ...(this.errorCode ? { error: this.errorCode } : {}),
     };
     if (this.flags.write && this.#hash && final === 'complete') rec.sha256 = this.#hash.digest('hex');
     else if (this.flags.write && (this.#hash || this.#hashSkipped)) rec.sha256Skipped = this.#hashSkipped ?? `transfer ${final}`;

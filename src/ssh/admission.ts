@@ -24,6 +24,15 @@ export interface Peers {
   onMessage(handler: (msg: PeerMessage) => void): void;
 }
 
+/**
+ * Sessions counted across instances (src/shared/redis-store.ts): a lease per session, taken only if
+ * fewer than `max` are held by all instances. Rejects when the store cannot be reached.
+ */
+export interface SessionLeases {
+  acquireSession(user: string, session: string, max: number): Promise<boolean>;
+  releaseSession(user: string, session: string): void;
+}
+
 /** Why a login with good credentials is refused. */
 export type SessionRefusal = Extract<RefusalReason, 'too-many-sessions' | 'server shutting down'>;
 
@@ -42,6 +51,9 @@ export class Admission {
   readonly #defence: Defence;
   readonly #audit: AuditEmitter;
   readonly #peers: Peers | undefined;
+  readonly #leases: SessionLeases | undefined;
+  /** Sessions holding a lease in the shared store. */
+  readonly #leased = new Set<string>();
   #maxSessionsPerUser: number;
   #allowLists: Map<string, BlockList>;
   readonly #sessions = new Tally();
@@ -51,10 +63,11 @@ export class Admission {
   readonly #startupDone = new WeakMap<Socket, () => void>();
   #draining = false;
 
-  constructor(config: ServerConfig, audit: AuditEmitter, peers?: Peers, random?: () => number) {
+  constructor(config: ServerConfig, audit: AuditEmitter, peers?: Peers, random?: () => number, leases?: SessionLeases) {
     this.#defence = new Defence(defenceOptions(config), random);
     this.#audit = audit;
     this.#peers = peers;
+    this.#leases = leases;
     this.#maxSessionsPerUser = config.limits.maxSessionsPerUser;
     this.#allowLists = allowListsOf(config);
     peers?.onMessage((m) => this.#onPeerMessage(m));
@@ -107,19 +120,41 @@ export class Admission {
     return !list || addressInList(list, ip);
   }
 
-  /** Counts a session for `user`, or says why it may not have one. */
+  #maxSessionsOf(user: UserRecord): number {
+    return Math.min(user.maxSessions ?? Infinity, this.#maxSessionsPerUser);
+  }
+
+  /** Counts a session for `user` in this daemon, or says why it may not have one. */
   admitSession(user: UserRecord): SessionRefusal | null {
     if (this.#draining) return 'server shutting down';
     const held = this.#sessions.get(user.username) + this.#peerSessions.get(user.username);
-    if (held >= Math.min(user.maxSessions ?? Infinity, this.#maxSessionsPerUser)) return 'too-many-sessions';
+    if (held >= this.#maxSessionsOf(user)) return 'too-many-sessions';
     this.#sessions.add(user.username, 1);
     this.#peers?.send({ t: 'session-admitted', user: user.username });
     return null;
   }
 
-  releaseSession(user: UserRecord): void {
+  /**
+   * After admitSession: with a shared store, the session also needs a lease among all instances
+   * (only when the user's sessions are capped). An unreachable store leaves the decision to this
+   * daemon's own count (the store warns). A refusal here is undone by releaseSession.
+   */
+  async shareSession(user: UserRecord, session: string): Promise<SessionRefusal | null> {
+    const max = this.#maxSessionsOf(user);
+    if (!this.#leases || max >= 0x7fffffff) return null;
+    try {
+      if (!(await this.#leases.acquireSession(user.username, session, max))) return 'too-many-sessions';
+      this.#leased.add(session);
+    } catch {
+      /* unreachable: counted here alone */
+    }
+    return null;
+  }
+
+  releaseSession(user: UserRecord, session?: string): void {
     this.#sessions.add(user.username, -1);
     this.#peers?.send({ t: 'session-released', user: user.username });
+    if (session !== undefined && this.#leased.delete(session)) this.#leases?.releaseSession(user.username, session);
   }
 
   /** A failed login; returns a penalty in seconds when the source is now blocked. */

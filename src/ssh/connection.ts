@@ -19,6 +19,7 @@ import { SftpSession } from '../sftp/session.js';
 import { SERVER_EXTENSIONS } from '../sftp/requests.js';
 import { Policy } from '../sftp/policy.js';
 import type { FileSystem } from '../fs/file-system.js';
+import type { BandwidthLimits } from '../sftp/throttle.js';
 import { paceClientWindow, readIntoSharedBuffer } from './socket-tuning.js';
 
 /** Protocol errors and refusals one connection may log at once, then per second (see LogBudget). */
@@ -33,7 +34,7 @@ export type ConnectionLimits = Pick<
 >;
 
 /** What a connection asks of admission (src/ssh/admission.ts) while logging in and ending. */
-export type LoginAdmission = Pick<Admission, 'sourceAllowed' | 'admitSession' | 'releaseSession' | 'authFailed' | 'authSucceeded' | 'draining'>;
+export type LoginAdmission = Pick<Admission, 'sourceAllowed' | 'admitSession' | 'shareSession' | 'releaseSession' | 'authFailed' | 'authSucceeded' | 'draining'>;
 
 /** What a connection needs from the server around it (all per server instance, nothing global). */
 export interface ConnectionEnv {
@@ -47,6 +48,8 @@ export interface ConnectionEnv {
   hostPaths(): boolean;
   /** The FileSystem for a user's root (shared by that user's sessions). */
   fileSystem(user: UserRecord): FileSystem;
+  /** The bandwidth limits a user's sessions share (absent: unlimited). */
+  bandwidth?: ((username: string) => BandwidthLimits) | undefined;
   /** Penalties, allowFrom and session counts; `draining` is set on shutdown: finish, then end. */
   admission: LoginAdmission;
 }
@@ -211,7 +214,7 @@ export class ClientConnection {
   /** A checked credential: the user is looked up after the check, which may have taken a while. */
   #decide(ctx: AuthContext, auth: Authenticator, r: AuthResult, key: { keyType?: string; keyFingerprint?: string } = {}): void {
     const user = auth.user(ctx.username);
-    if (r.ok && user) return this.#succeed(ctx, user, key);
+    if (r.ok && user) return void this.#succeed(ctx, user, key).catch(() => this.end());
     this.#fail(ctx, r.ok ? 'unknown-user' : r.reason);
   }
 
@@ -238,12 +241,18 @@ export class ClientConnection {
   }
 
   /** Good credentials: the login still needs an allowed source address and a free session. */
-  #succeed(ctx: AuthContext, user: UserRecord, key: { keyType?: string; keyFingerprint?: string }): void {
+  async #succeed(ctx: AuthContext, user: UserRecord, key: { keyType?: string; keyFingerprint?: string }): Promise<void> {
     const { audit, admission } = this.env;
     const closed = accountRefusal(user);
     if (closed) return this.#fail(ctx, closed);
     if (!admission.sourceAllowed(user, this.ip)) return this.#fail(ctx, 'source-not-allowed');
-    const refusal = admission.admitSession(user);
+    let refusal = admission.admitSession(user);
+    if (!refusal) {
+      refusal = await admission.shareSession(user, this.sessionId);
+      // Refused by the other instances, or the client left while they were asked: undo the count.
+      if (refusal || this.#ended) admission.releaseSession(user, this.sessionId);
+      if (this.#ended) return;
+    }
     if (refusal) {
       audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'login', why: refusal });
       ctx.reject([...AUTH_METHODS]);
@@ -333,6 +342,7 @@ export class ClientConnection {
       umask: user.umask,
       atomicUploads: user.atomicUploads,
       hashUploads: this.env.hashUploads(),
+      bandwidth: this.env.bandwidth?.(user.username),
       hostRoot: this.env.hostPaths() ? user.root : undefined,
       observeRequest: this.env.observeRequest,
       ownerName: user.username,
@@ -398,7 +408,7 @@ export class ClientConnection {
     clearTimeout(this.#endTimer);
     await Promise.all([...this.sessions].map((s) => this.#endSftp(s)));
     if (this.user) {
-      this.env.admission.releaseSession(this.user);
+      this.env.admission.releaseSession(this.user, this.sessionId);
       this.#recordSessionClose(this.user);
     } else this.#recordConnectionClose();
     this.#resolveClosed();

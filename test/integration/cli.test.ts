@@ -95,7 +95,7 @@ describe('sftp-chroot command line', () => {
     expect(r.stderr).toMatch(/root of "i" .* is inside the root of "o"/);
   });
 
-  it('check-config counts the users who cannot log in now: disabled and expired', async () => {
+  it('check-config counts the users who cannot log in now, those with folder rules, and names the shared store', async () => {
     await mkdir(join(dir, 'acct'), { recursive: true });
     const file = join(dir, 'accounts.json');
     const u = (username: string, extra: object) => ({ username, password: 'x', root: join(dir, 'acct'), ...extra });
@@ -103,6 +103,11 @@ describe('sftp-chroot command line', () => {
     const r = await runCli(['check-config', file], dir);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`${file}: OK (4 users, 1 disabled, 1 expired)`);
+    // Folder rules and the shared store are named too, without the store's password.
+    await writeFile(file, JSON.stringify({ users: [u('a', { folders: { '/in': ['upload'] } })], shared: { redis: 'redis://:s3cret@10.0.0.5:6379/2' } }));
+    const r2 = await runCli(['check-config', file], dir);
+    expect(r2.stdout).toContain(`${file}: OK (1 user, 1 with folder rules, shared store redis://10.0.0.5:6379/2)`);
+    expect(r2.stdout).not.toContain('s3cret');
   });
 
   it('serves several users from a config, each confined to their own root', async () => {

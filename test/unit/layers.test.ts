@@ -50,6 +50,12 @@ const LAYERS: Layer[] = [
   { name: 'sftp', paths: ['sftp/'], why: 'SFTP packets to fs/ calls; it knows neither the disk (jail/) nor the transport (ssh/)', mayImport: ['errors', 'fs', 'neutral', 'audit', 'config'] },
   { name: 'ssh', paths: ['ssh/'], why: 'who is this, and may they? hands only the sftp subsystem to sftp/', mayImport: ['errors', 'vendor', 'fs', 'neutral', 'net', 'audit', 'config', 'sftp'] },
   {
+    name: 'shared',
+    paths: ['shared/'],
+    why: 'state several instances keep in Redis/Valkey (session leases, bandwidth shares, quota usage); it implements interfaces of ssh/, quota/ and server/ and is wired in from the top',
+    mayImport: ['errors', 'audit', 'config', 'quota'],
+  },
+  {
     name: 'ops',
     paths: ['admin/', 'hooks/'],
     why: 'what operators plug in (metrics, admin HTTP, pid file, systemd, hooks), fed by audit records; wired in from the top',

@@ -50,7 +50,7 @@ async function copy(c: RequestContext, { src, dst, readOffset, writeOffset }: Co
     return toCopy === 0 ? 0 : await src.file.copyTo(dst.file, readOffset, toCopy, writeOffset);
   } catch (e) {
     const st = statusOf(e);
-    dst.stats.failed(st.name, st.message);
+    dst.stats.failed(st.name, st.message, st.cause);
     c.log.emit({ event: 'copy', from: src.path, to: dst.path, bytes: 0, ok: false, sftpStatus: st.name, error: st.cause });
     throw e;
   }

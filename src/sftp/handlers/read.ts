@@ -1,6 +1,7 @@
 /**
  * READ: clamped to OpenSSH's 255 KiB, admitted by the session's READ budget (read-budget.ts),
- * read into a pooled buffer with room for the DATA header, and sent from that buffer in place.
+ * read into a pooled buffer with room for the DATA header, held back to the bandwidth limits
+ * (throttle.ts), and sent from that buffer in place.
  */
 import type { RequestContext } from '../context.js';
 import type { FileHandle } from '../handles.js';
@@ -27,6 +28,9 @@ export async function read(c: RequestContext, id: number, handle: Buffer, offset
     release();
     throw new SftpStatusError('EOF');
   }
+  // Charged for what was read (not what was asked: reads past the end cost nothing), before it is sent.
+  const admitted = c.throttle.admit('download', n);
+  if (admitted) await admitted;
   h.stats.read(offset, n);
   c.totals.bytesOut += n;
   return sendData(c, id, buf, n, release);

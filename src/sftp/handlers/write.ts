@@ -13,7 +13,7 @@ export function writeArrives(c: RequestContext, handle: Buffer): RunOptions {
     // A session that is ending leaves the transfer `incomplete`, not `error`.
     if (target?.kind !== 'file' || e instanceof ConnectionDrop || c.state.ending || c.state.closed) return;
     const st = statusOf(e);
-    target.stats.failed(st.name, st.message);
+    target.stats.failed(st.name, st.message, st.cause);
   };
   return { onError };
 }
@@ -23,6 +23,9 @@ export async function write(c: RequestContext, id: number, handle: Buffer, offse
     const h = c.handles.file(handle);
     checkOffset(offset, data.length);
     h.stats.writing(offset, data);
+    // Held in flight until the bandwidth limits admit it: the client is paced (pacing.ts), not refused.
+    const admitted = c.throttle.admit('upload', data.length);
+    if (admitted) await admitted;
     await h.file.write(offset, data);
     h.stats.wrote(offset, data.length);
     c.totals.bytesIn += data.length;
