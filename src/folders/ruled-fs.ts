@@ -14,6 +14,7 @@
  */
 import { posix } from 'node:path';
 import type { DirReader, FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../fs/file-system.js';
+import { RuledFile } from './ruled-file.js';
 import { writesFile } from '../fs/file-system.js';
 import { SftpStatusError } from '../errors.js';
 import { CONTENT_PERMISSIONS, type FolderRules, type Permission } from './rules.js';
@@ -69,7 +70,7 @@ export class RuledFileSystem implements FileSystem {
   async open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
     const target = await this.#resolved(path);
     if (flags.read) this.#need('download', target);
-    if (!writesFile(flags)) return this.strict.open(target, flags, mode);
+    if (!writesFile(flags)) return new RuledFile(await this.strict.open(target, flags, mode), (attrs) => this.#attrs(target, attrs, false));
     let f = flags;
     if (await this.#exists(target)) {
       this.#need('overwrite', target);
@@ -81,7 +82,7 @@ export class RuledFileSystem implements FileSystem {
       if (!this.rules.allows(target, 'overwrite')) f = { ...f, excl: true };
     }
     const staging = stagingPath === undefined ? undefined : posix.join(posix.dirname(target), posix.basename(stagingPath));
-    return this.strict.open(target, f, mode, staging);
+    return new RuledFile(await this.strict.open(target, f, mode, staging), (attrs) => this.#attrs(target, attrs, true));
   }
 
   async opendir(path: string): Promise<DirReader> {
@@ -106,9 +107,18 @@ export class RuledFileSystem implements FileSystem {
     return this.resolver.statvfs(path);
   }
 
-  #attrs(path: string, attrs: SetAttrs): void {
-    if (attrs.size !== undefined) this.#need('overwrite', path);
-    if (attrs.mode !== undefined || attrs.uid !== undefined || attrs.gid !== undefined || attrs.atime !== undefined || attrs.mtime !== undefined) this.#need('chmod', path);
+  /**
+   * SETSTAT's needs: a size needs "overwrite" (a handle open for writing has it already); times need
+   * "chmod", or the right to put the file there ("upload" in its folder, or "overwrite"): clients set
+   * them right after an upload (rclone, WinSCP, `put -p`); mode and owner need "chmod".
+   */
+  #attrs(path: string, attrs: SetAttrs, writable = false): void {
+    if (attrs.size !== undefined && !writable) this.#need('overwrite', path);
+    if (attrs.mode !== undefined || attrs.uid !== undefined || attrs.gid !== undefined) this.#need('chmod', path);
+    if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+      const r = this.rules;
+      if (!r.allows(path, 'chmod') && !r.allows(path, 'overwrite') && !r.allows(posix.dirname(path), 'upload')) this.#need('chmod', path);
+    }
   }
 
   async setstat(path: string, attrs: SetAttrs): Promise<void> {

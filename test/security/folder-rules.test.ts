@@ -216,6 +216,34 @@ describe('per-folder rules hold on both sides of rename, hard link and copy', ()
   });
 });
 
+describe('per-folder rules on attributes', () => {
+  it('a handle opened only for reading cannot change the mode or times of a file in /outbox', async () => {
+    const h = await c.open('/outbox/report.csv', OPEN.READ);
+    try {
+      await refused(c.fsetstat(h, { mode: 0o600 }));
+      await refused(c.fsetstat(h, { atime: 1_000_000, mtime: 1_000_000 }));
+    } finally {
+      await c.close(h);
+    }
+    expect(lstatSync(host('outbox/report.csv')).mode & 0o777).toBe(0o644);
+    expect(lstatSync(host('outbox/report.csv')).mtimeMs).toBeGreaterThan(1_000_000_000);
+  });
+
+  it('after an upload into the drop box its times may be set (rclone, WinSCP, put -p), not its mode', async () => {
+    await put('/inbox/t.csv', 't');
+    await c.setstat('/inbox/t.csv', { atime: 1_000_000, mtime: 1_000_000 });
+    expect(lstatSync(host('inbox/t.csv')).mtimeMs).toBe(1_000_000_000);
+    await refused(c.setstat('/inbox/t.csv', { mode: 0o600 }));
+    const h = await c.open('/inbox/h.csv', OPEN.WRITE | OPEN.CREAT);
+    try {
+      await c.fsetstat(h, { atime: 2_000_000, mtime: 2_000_000 });
+      await refused(c.fsetstat(h, { mode: 0o600 }));
+    } finally {
+      await c.close(h);
+    }
+  });
+});
+
 describe('per-folder rules and atomic uploads', () => {
   it('an atomic upload over a file in /outbox is refused at OPEN and leaves no hidden file', async () => {
     await refused(put('/outbox/report.csv', 'replaced'));
