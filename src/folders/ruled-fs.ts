@@ -44,6 +44,13 @@ export class RuledFileSystem implements FileSystem {
     return posix.join(await this.resolver.realpath(posix.dirname(path)), posix.basename(path));
   }
 
+  /** Two names' #entry; one resolve when they share a folder (an atomic upload's publish). */
+  async #entries(a: string, b: string): Promise<[string, string]> {
+    if (a === '/' || b === '/' || posix.dirname(a) !== posix.dirname(b)) return [await this.#entry(a), await this.#entry(b)];
+    const dir = await this.resolver.realpath(posix.dirname(a));
+    return [posix.join(dir, posix.basename(a)), posix.join(dir, posix.basename(b))];
+  }
+
   #need(p: Permission, path: string): void {
     if (this.rules.allows(path, p)) return;
     const rule = this.rules.ruleFor(path);
@@ -72,14 +79,18 @@ export class RuledFileSystem implements FileSystem {
     if (flags.read) this.#need('download', target);
     if (!writesFile(flags)) return new RuledFile(await this.strict.open(target, flags, mode), (attrs) => this.#attrs(target, attrs, false));
     let f = flags;
-    if (await this.#exists(target)) {
+    const [overwrite, upload] = [this.rules.allows(target, 'overwrite'), this.rules.allows(posix.dirname(target), 'upload')];
+    // Both allowed: whether the name exists decides nothing, so it is not looked up.
+    if (overwrite && upload) {
+      /* as asked */
+    } else if (await this.#exists(target)) {
       this.#need('overwrite', target);
       // Removed meanwhile: without "upload" it must not be created instead.
-      if (!this.rules.allows(posix.dirname(target), 'upload')) f = { ...f, creat: false };
+      if (!upload) f = { ...f, creat: false };
     } else {
       if (f.creat) this.#need('upload', posix.dirname(target));
       // Created meanwhile: without "overwrite" it must not be opened instead.
-      if (!this.rules.allows(target, 'overwrite')) f = { ...f, excl: true };
+      if (!overwrite) f = { ...f, excl: true };
     }
     const staging = stagingPath === undefined ? undefined : posix.join(posix.dirname(target), posix.basename(stagingPath));
     return new RuledFile(await this.strict.open(target, f, mode, staging), (attrs) => this.#attrs(target, attrs, true));
@@ -153,7 +164,7 @@ export class RuledFileSystem implements FileSystem {
   }
 
   async rename(from: string, to: string, overwrite: boolean): Promise<void> {
-    const [src, dst] = [await this.#entry(from), await this.#entry(to)];
+    const [src, dst] = await this.#entries(from, to);
     if (isStaging(from)) {
       // Publishing an atomic upload: "upload" or "overwrite" was checked at OPEN; a name that
       // appeared since is replaced only with "overwrite".
@@ -169,7 +180,7 @@ export class RuledFileSystem implements FileSystem {
   }
 
   async link(existing: string, newPath: string): Promise<void> {
-    const [src, dst] = [await this.#entry(existing), await this.#entry(newPath)];
+    const [src, dst] = await this.#entries(existing, newPath);
     this.#need('upload', posix.dirname(dst));
     this.#noGain(src, dst, 'a hard link');
     return this.strict.link(src, dst);
