@@ -26,7 +26,8 @@ import { ServerHooks } from './server/hooks.js';
 import { isLeftover, sweepStaged } from './server/sweep-staged.js';
 import { QuotaRegistry } from './server/quota.js';
 import { BandwidthRegistry } from './server/bandwidth.js';
-import { RedisStore } from './shared/redis-store.js';
+import type { RedisStore } from './shared/redis-store.js';
+import type { SharedSetting } from './config/shared.js';
 import type { Clock } from './sftp/token-bucket.js';
 
 export { auditFromConfig };
@@ -104,8 +105,7 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   const { ssh2: sshConfig, notOffered } = ssh2ServerConfig(initial, hostKeys);
   const connections = new Connections();
   // Optional: several instances count sessions, bandwidth and quota usage together (src/shared/).
-  const store = initial.shared ? new RedisStore(initial.shared, audit) : undefined;
-  await store?.connect();
+  const store = initial.shared ? await openSharedStore(initial.shared, audit) : undefined;
   const admission = new Admission(initial, audit, opts.peers, undefined, store);
   // Staging files the sweep below removes are not counted by the quota walks.
   const quotas = new QuotaRegistry(initial, { audit, skip: opts.sweepStaged !== false ? (name) => isLeftover(name) : undefined, shared: store });
@@ -132,6 +132,14 @@ export async function startServer(initial: ServerConfig, opts: StartOptions = {}
   // In the background: logins are not delayed by a walk of every root.
   if (opts.sweepStaged !== false) void sweepStaged(initial.users, audit);
   return new Running(parts, { port, hostKeys, adminPort: admin?.port, closeAdmin: () => admin?.close(), ownAudit: !opts.audit });
+}
+
+/** Loaded only when configured: the Redis client is hundreds of modules a single instance never needs. */
+async function openSharedStore(setting: SharedSetting, audit: Audit): Promise<RedisStore> {
+  const { RedisStore } = await import('./shared/redis-store.js');
+  const store = new RedisStore(setting, audit);
+  await store.connect();
+  return store;
 }
 
 function sshServer(config: Ssh2.ServerConfig, onConnection: (client: Ssh2.Connection, info: Ssh2.ClientInfo) => void): Ssh2.Server {
