@@ -5,7 +5,8 @@
  * through a strict jail that refuses any symlink: one swapped in after the check fails (ELOOP)
  * instead of redirecting the operation. Rules are by path, so whatever sits at a resolved path is
  * governed by that path's rule; renames and hard links, which change what sits where, may not carry
- * content to a path whose rule grants more (CONTENT_PERMISSIONS), nor move a ruled folder.
+ * content to a path whose rule grants more (CONTENT_PERMISSIONS), nor move a ruled folder, and a
+ * hard link joins only paths whose rules grant the same of these.
  *
  * Which path a request is checked on: reading, writing, listing and changing attributes need the
  * permission on the thing itself; creating, removing and renaming a name need it in the folder that
@@ -182,7 +183,10 @@ export class RuledFileSystem implements FileSystem {
   async link(existing: string, newPath: string): Promise<void> {
     const [src, dst] = await this.#entries(existing, newPath);
     this.#need('upload', posix.dirname(dst));
+    // Both names stay: through either one the file must allow no more than through the other (a
+    // link from /free into a drop box would let the client go on changing what it "uploaded").
     this.#noGain(src, dst, 'a hard link');
+    this.#noGain(dst, src, 'a hard link');
     return this.strict.link(src, dst);
   }
 

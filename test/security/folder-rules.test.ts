@@ -201,11 +201,15 @@ describe('per-folder rules hold on both sides of rename, hard link and copy', ()
     expect(readdirSync(host('free'))).toEqual([]);
   });
 
-  it('a hard link from /outbox into /inbox gives no right /outbox lacks, so it is allowed and stays harmless', async () => {
-    await c.hardlink('/outbox/report.csv', '/inbox/h.csv');
-    await refused(put('/inbox/h.csv', 'x'));
-    await refused(get('/inbox/h.csv'));
-    expect(lstatSync(host('inbox/h.csv')).nlink).toBe(2);
+  it('a hard link joins only folders whose rules grant the same: not /outbox into /inbox, nor /free into the drop box', async () => {
+    await refused(c.hardlink('/outbox/report.csv', '/inbox/h.csv'));
+    // Through the /free name the client could go on changing what it "uploaded" into /inbox.
+    await put('/free/mine2.csv', 'v1');
+    await refused(c.hardlink('/free/mine2.csv', '/inbox/mine2.csv'));
+    expect(readdirSync(host('inbox'))).toEqual(['mine.txt']);
+    // Within one folder (or between folders with equal rules) a link is an ordinary one.
+    await c.hardlink('/free/mine2.csv', '/free/again.csv');
+    expect(lstatSync(host('free/again.csv')).nlink).toBe(2);
     expect(guarded()).toBe(BEFORE);
   });
 
