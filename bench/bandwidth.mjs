@@ -4,12 +4,15 @@
 //
 //   node bench/bandwidth.mjs                      user "slow" at 2 MiB/s each way, 20 MiB files
 //   node bench/bandwidth.mjs --rate=4MiB --size=40
+//   node bench/bandwidth.mjs --instances=2        also: N instances on one root sharing a redis-server
 //
 // Prints: the limited user's upload and download rate vs the limit (one session, then two sessions
-// sharing it), and the unlimited user's speed alone vs alongside the limited one.
+// sharing it), and the unlimited user's speed alone vs alongside the limited one. With --instances=N
+// (needs redis-server): one upload by "slow" on each of N instances at once, first sharing the
+// limit through config "shared", then without it (each instance then allows the whole limit).
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,12 +27,15 @@ const rateText = arg('rate', '2MiB');
 const sizeMiB = Number(arg('size', '20'));
 const fastMiB = Number(arg('fast-size', '200'));
 const reps = Number(arg('reps', '5'));
+const instances = Number(arg('instances', '0'));
 
 const base = mkdtempSync(join(tmpdir(), 'bench-bandwidth-'));
 let server;
+const extra = new Set();
 const cleanup = () => {
   for (const p of liveClients) p.kill('SIGKILL');
   server?.kill('SIGKILL');
+  for (const p of extra) p.kill('SIGKILL');
   rmSync(base, { recursive: true, force: true });
 };
 process.on('exit', cleanup);
@@ -62,20 +68,61 @@ async function startServer() {
     log: { level: 'silent' },
     shutdownGraceSeconds: 1,
   };
-  writeFileSync(join(base, 'config.json'), JSON.stringify(config, null, 2));
-  server = spawn(process.execPath, [join(repoRoot, 'dist/cli.js'), '--config', join(base, 'config.json')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { proc, port } = await launch(config, 'config.json');
+  server = proc;
+  const knownHosts = join(base, 'known_hosts');
+  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${readFileSync(`${hostKey}.pub`, 'utf8').trim()}\n`);
+  return { port, key: clientKey, knownHosts, config, hostKey };
+}
+
+/** Starts the built daemon on `config`; resolves with its port once it listens. */
+async function launch(config, name) {
+  writeFileSync(join(base, name), JSON.stringify(config, null, 2));
+  const proc = spawn(process.execPath, [join(repoRoot, 'dist/cli.js'), '--config', join(base, name)], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const port = await new Promise((resolve, reject) => {
-    server.stderr.on('data', (d) => {
+    proc.stderr.on('data', (d) => {
       err += d;
       const m = /listening on [^\s]+:(\d+)/.exec(err);
       if (m) resolve(Number(m[1]));
     });
-    server.on('exit', (code) => reject(new Error(`sftp-chroot exited ${code}:\n${err}`)));
+    proc.on('exit', (code) => reject(new Error(`sftp-chroot exited ${code}:\n${err}`)));
   });
-  const knownHosts = join(base, 'known_hosts');
-  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${readFileSync(`${hostKey}.pub`, 'utf8').trim()}\n`);
-  return { port, key: clientKey, knownHosts };
+  return { proc, port };
+}
+
+/** N more instances of the first one's config (same root), with `shared` or without; one upload by "slow" on each at once. */
+async function acrossInstances(target, shared) {
+  const procs = [];
+  const targets = [];
+  for (let i = 0; i < instances; i++) {
+    const config = { ...target.config, ...(shared ? { shared } : {}), serverName: `bench-${i}` };
+    const { proc, port } = await launch(config, `instance-${i}.json`);
+    procs.push(proc);
+    extra.add(proc);
+    const knownHosts = join(base, `known_hosts_${i}`);
+    writeFileSync(knownHosts, `[127.0.0.1]:${port} ${readFileSync(`${target.hostKey}.pub`, 'utf8').trim()}\n`);
+    targets.push({ port, key: target.key, knownHosts });
+  }
+  const seconds = Math.max(...(await Promise.all(targets.map((t, i) => transfer(t, 'slow', `put ${local('small.bin')} inst${i}.bin`)))));
+  for (const p of procs) {
+    p.kill('SIGKILL');
+    extra.delete(p);
+  }
+  return seconds;
+}
+
+/** A private redis-server on a unix socket under the bench folder. */
+async function startRedis() {
+  const socket = join(base, 'redis.sock');
+  const proc = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', base], { stdio: 'ignore' });
+  extra.add(proc);
+  await new Promise((resolve, reject) => {
+    proc.once('error', (e) => reject(new Error(`--instances needs redis-server (apt-get install redis-server): ${e.message}`)));
+    const poll = () => (existsSync(socket) ? resolve() : setTimeout(poll, 20));
+    poll();
+  });
+  return `unix://${socket}`;
 }
 
 const mib = (bytes, seconds) => bytes / MiB / seconds;
@@ -126,6 +173,12 @@ async function main() {
   const m = (xs) => mib(big, median(xs));
   console.log(`fast, alone:         upload ${fmt(m(alone.up))} MiB/s   download ${fmt(m(alone.down))} MiB/s   (median of ${reps})`);
   console.log(`fast, beside slow:   upload ${fmt(m(beside.up))} MiB/s   download ${fmt(m(beside.down))} MiB/s   (median of ${reps}; slow uploading and downloading meanwhile)`);
+  if (instances < 2) return;
+  const redis = await startRedis();
+  const withStore = await acrossInstances(target, { redis, keyPrefix: `bench-${process.pid}:` });
+  console.log(`slow, ${instances} instances sharing a store: upload ${fmt(mib(instances * small, withStore))} MiB/s together in ${withStore.toFixed(2)} s (limit ${rateText}/s)`);
+  const without = await acrossInstances(target, undefined);
+  console.log(`slow, ${instances} instances, no store:      upload ${fmt(mib(instances * small, without))} MiB/s together in ${without.toFixed(2)} s (each instance allows the limit)`);
 }
 
 main().then(
