@@ -8,6 +8,9 @@
  * content to a path whose rule grants more (CONTENT_PERMISSIONS), nor move a ruled folder, and a
  * hard link joins only paths whose rules grant the same of these.
  *
+ * The rules are read at each request (a reload changes them for running sessions too); a user with
+ * none takes the fast way: the plain jail's own call, no extra resolve, no extra promise.
+ *
  * Which path a request is checked on: reading, writing, listing and changing attributes need the
  * permission on the thing itself; creating, removing and renaming a name need it in the folder that
  * holds the name (as a Unix directory's write bit). stat, lstat, readlink, realpath and statvfs
@@ -23,16 +26,57 @@ import { STAGING_PREFIX } from '../fs/staging-name.js';
 
 const isStaging = (path: string) => posix.basename(path).startsWith(STAGING_PREFIX);
 
+/** The rules of one request: what to refuse, with the reason the log gets. */
+class Check {
+  constructor(readonly rules: FolderRules) {}
+
+  allows(path: string, p: Permission): boolean {
+    return this.rules.allows(path, p);
+  }
+
+  need(p: Permission, path: string): void {
+    if (this.rules.allows(path, p)) return;
+    const rule = this.rules.ruleFor(path);
+    throw new SftpStatusError('PERMISSION_DENIED', undefined, `"${p}" is not allowed in ${path} (folders rule "${rule?.prefix ?? '/'}")`);
+  }
+
+  /** Content moved or linked from `from` to `to` must not gain a permission there. */
+  noGain(from: string, to: string, what: string): void {
+    for (const p of CONTENT_PERMISSIONS)
+      if (this.rules.allows(to, p) && !this.rules.allows(from, p))
+        throw new SftpStatusError('PERMISSION_DENIED', undefined, `${what} from ${from} to ${to} would allow "${p}" (folders rules "${this.rules.ruleFor(from)?.prefix ?? '/'}", "${this.rules.ruleFor(to)?.prefix ?? '/'}")`);
+  }
+
+  /**
+   * SETSTAT's needs: a size needs "overwrite" (a handle open for writing has it already); times need
+   * "chmod", or the right to put the file there ("upload" in its folder, or "overwrite"): clients set
+   * them right after an upload (rclone, WinSCP, `put -p`); mode and owner need "chmod".
+   */
+  attrs(path: string, attrs: SetAttrs, writable = false): void {
+    if (attrs.size !== undefined && !writable) this.need('overwrite', path);
+    if (attrs.mode !== undefined || attrs.uid !== undefined || attrs.gid !== undefined) this.need('chmod', path);
+    if (attrs.atime !== undefined || attrs.mtime !== undefined) {
+      if (!this.allows(path, 'chmod') && !this.allows(path, 'overwrite') && !this.allows(posix.dirname(path), 'upload')) this.need('chmod', path);
+    }
+  }
+}
+
 export class RuledFileSystem implements FileSystem {
   /**
-   * `resolver` follows symlinks (a plain jail on the root); `strict` is a jail on the same root that
-   * refuses them (new Jail(root, { noSymlinks: true })).
+   * `resolver` follows symlinks (a plain jail on the root); `strict()` is a jail on the same root
+   * that refuses them (new Jail(root, { noSymlinks: true })), opened when first needed; `rules()`
+   * the user's rules now (undefined: none).
    */
   constructor(
     readonly resolver: FileSystem,
-    readonly strict: FileSystem,
-    readonly rules: FolderRules,
+    readonly strict: () => FileSystem,
+    readonly rules: () => FolderRules | undefined,
   ) {}
+
+  #check(): Check | undefined {
+    const r = this.rules();
+    return r && new Check(r);
+  }
 
   /** The resolved path of what `path` names, its last component followed. */
   #resolved(path: string): Promise<string> {
@@ -52,21 +96,8 @@ export class RuledFileSystem implements FileSystem {
     return [posix.join(dir, posix.basename(a)), posix.join(dir, posix.basename(b))];
   }
 
-  #need(p: Permission, path: string): void {
-    if (this.rules.allows(path, p)) return;
-    const rule = this.rules.ruleFor(path);
-    throw new SftpStatusError('PERMISSION_DENIED', undefined, `"${p}" is not allowed in ${path} (folders rule "${rule?.prefix ?? '/'}")`);
-  }
-
-  /** Content moved or linked from `from` to `to` must not gain a permission there. */
-  #noGain(from: string, to: string, what: string): void {
-    for (const p of CONTENT_PERMISSIONS)
-      if (this.rules.allows(to, p) && !this.rules.allows(from, p))
-        throw new SftpStatusError('PERMISSION_DENIED', undefined, `${what} from ${from} to ${to} would allow "${p}" (folders rules "${this.rules.ruleFor(from)?.prefix ?? '/'}", "${this.rules.ruleFor(to)?.prefix ?? '/'}")`);
-  }
-
   async #exists(path: string): Promise<boolean> {
-    return this.strict.lstat(path).then(
+    return this.strict().lstat(path).then(
       () => true,
       (e: unknown) => {
         if ((e as { code?: string }).code === 'ENOENT') return false;
@@ -75,32 +106,45 @@ export class RuledFileSystem implements FileSystem {
     );
   }
 
-  async open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
+  /** A handle whose FSETSTAT is checked against the rules of the moment, as SETSTAT would be. */
+  #file(file: OpenFile, target: string, writable: boolean): OpenFile {
+    return new RuledFile(file, (attrs) => this.#check()?.attrs(target, attrs, writable));
+  }
+
+  open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
+    const k = this.#check();
+    return k ? this.#open(k, path, flags, mode, stagingPath) : this.resolver.open(path, flags, mode, stagingPath);
+  }
+
+  async #open(k: Check, path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
     const target = await this.#resolved(path);
-    if (flags.read) this.#need('download', target);
-    if (!writesFile(flags)) return new RuledFile(await this.strict.open(target, flags, mode), (attrs) => this.#attrs(target, attrs, false));
+    if (flags.read) k.need('download', target);
+    if (!writesFile(flags)) return this.#file(await this.strict().open(target, flags, mode), target, false);
     let f = flags;
-    const [overwrite, upload] = [this.rules.allows(target, 'overwrite'), this.rules.allows(posix.dirname(target), 'upload')];
+    const [overwrite, upload] = [k.allows(target, 'overwrite'), k.allows(posix.dirname(target), 'upload')];
     // Both allowed: whether the name exists decides nothing, so it is not looked up.
     if (overwrite && upload) {
       /* as asked */
     } else if (await this.#exists(target)) {
-      this.#need('overwrite', target);
+      k.need('overwrite', target);
       // Removed meanwhile: without "upload" it must not be created instead.
       if (!upload) f = { ...f, creat: false };
     } else {
-      if (f.creat) this.#need('upload', posix.dirname(target));
+      if (f.creat) k.need('upload', posix.dirname(target));
       // Created meanwhile: without "overwrite" it must not be opened instead.
       if (!overwrite) f = { ...f, excl: true };
     }
     const staging = stagingPath === undefined ? undefined : posix.join(posix.dirname(target), posix.basename(stagingPath));
-    return new RuledFile(await this.strict.open(target, f, mode, staging), (attrs) => this.#attrs(target, attrs, true));
+    return this.#file(await this.strict().open(target, f, mode, staging), target, true);
   }
 
-  async opendir(path: string): Promise<DirReader> {
-    const dir = await this.#resolved(path);
-    this.#need('list', dir);
-    return this.strict.opendir(dir);
+  opendir(path: string): Promise<DirReader> {
+    const k = this.#check();
+    if (!k) return this.resolver.opendir(path);
+    return this.#resolved(path).then((dir) => {
+      k.need('list', dir);
+      return this.strict().opendir(dir);
+    });
   }
 
   stat(path: string): Promise<FileStat> {
@@ -119,80 +163,92 @@ export class RuledFileSystem implements FileSystem {
     return this.resolver.statvfs(path);
   }
 
-  /**
-   * SETSTAT's needs: a size needs "overwrite" (a handle open for writing has it already); times need
-   * "chmod", or the right to put the file there ("upload" in its folder, or "overwrite"): clients set
-   * them right after an upload (rclone, WinSCP, `put -p`); mode and owner need "chmod".
-   */
-  #attrs(path: string, attrs: SetAttrs, writable = false): void {
-    if (attrs.size !== undefined && !writable) this.#need('overwrite', path);
-    if (attrs.mode !== undefined || attrs.uid !== undefined || attrs.gid !== undefined) this.#need('chmod', path);
-    if (attrs.atime !== undefined || attrs.mtime !== undefined) {
-      const r = this.rules;
-      if (!r.allows(path, 'chmod') && !r.allows(path, 'overwrite') && !r.allows(posix.dirname(path), 'upload')) this.#need('chmod', path);
-    }
+  setstat(path: string, attrs: SetAttrs): Promise<void> {
+    const k = this.#check();
+    if (!k) return this.resolver.setstat(path, attrs);
+    return this.#resolved(path).then((target) => {
+      k.attrs(target, attrs);
+      return this.strict().setstat(target, attrs);
+    });
   }
 
-  async setstat(path: string, attrs: SetAttrs): Promise<void> {
-    const target = await this.#resolved(path);
-    this.#attrs(target, attrs);
-    return this.strict.setstat(target, attrs);
+  lsetstat(path: string, attrs: SetAttrs): Promise<void> {
+    const k = this.#check();
+    if (!k) return this.resolver.lsetstat(path, attrs);
+    return this.#entry(path).then((target) => {
+      k.attrs(target, attrs);
+      return this.strict().lsetstat(target, attrs);
+    });
   }
 
-  async lsetstat(path: string, attrs: SetAttrs): Promise<void> {
-    const target = await this.#entry(path);
-    this.#attrs(target, attrs);
-    return this.strict.lsetstat(target, attrs);
+  mkdir(path: string, mode: number): Promise<void> {
+    const k = this.#check();
+    if (!k) return this.resolver.mkdir(path, mode);
+    return this.#entry(path).then((target) => {
+      k.need('mkdir', posix.dirname(target));
+      return this.strict().mkdir(target, mode);
+    });
   }
 
-  async mkdir(path: string, mode: number): Promise<void> {
-    const target = await this.#entry(path);
-    this.#need('mkdir', posix.dirname(target));
-    return this.strict.mkdir(target, mode);
+  rmdir(path: string): Promise<void> {
+    const k = this.#check();
+    if (!k) return this.resolver.rmdir(path);
+    return this.#entry(path).then((target) => {
+      k.need('delete', posix.dirname(target));
+      return this.strict().rmdir(target);
+    });
   }
 
-  async rmdir(path: string): Promise<void> {
-    const target = await this.#entry(path);
-    this.#need('delete', posix.dirname(target));
-    return this.strict.rmdir(target);
+  remove(path: string): Promise<void> {
+    const k = this.#check();
+    if (!k) return this.resolver.remove(path);
+    return this.#entry(path).then((target) => {
+      // A discarded atomic upload: the server's own hidden file, allowed when it was created.
+      if (!isStaging(path)) k.need('delete', posix.dirname(target));
+      return this.strict().remove(target);
+    });
   }
 
-  async remove(path: string): Promise<void> {
-    const target = await this.#entry(path);
-    // A discarded atomic upload: the server's own hidden file, allowed when it was created.
-    if (!isStaging(path)) this.#need('delete', posix.dirname(target));
-    return this.strict.remove(target);
+  rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    const k = this.#check();
+    return k ? this.#rename(k, from, to, overwrite) : this.resolver.rename(from, to, overwrite);
   }
 
-  async rename(from: string, to: string, overwrite: boolean): Promise<void> {
+  async #rename(k: Check, from: string, to: string, overwrite: boolean): Promise<void> {
     const [src, dst] = await this.#entries(from, to);
     if (isStaging(from)) {
       // Publishing an atomic upload: "upload" or "overwrite" was checked at OPEN; a name that
       // appeared since is replaced only with "overwrite".
-      return this.strict.rename(src, dst, overwrite && this.rules.allows(dst, 'overwrite'));
+      return this.strict().rename(src, dst, overwrite && k.allows(dst, 'overwrite'));
     }
-    this.#need('rename', posix.dirname(src));
-    this.#need('rename', posix.dirname(dst));
-    const ruled = this.rules.ruledAtOrBelow(src) ?? this.rules.ruledAtOrBelow(dst);
+    k.need('rename', posix.dirname(src));
+    k.need('rename', posix.dirname(dst));
+    const ruled = k.rules.ruledAtOrBelow(src) ?? k.rules.ruledAtOrBelow(dst);
     if (ruled !== undefined) throw new SftpStatusError('PERMISSION_DENIED', undefined, `a rename from ${src} to ${dst} would move what folders rule "${ruled}" covers`);
-    this.#noGain(src, dst, 'a rename');
+    k.noGain(src, dst, 'a rename');
     // Replacing an existing name destroys its content: only with "overwrite" there.
-    return this.strict.rename(src, dst, overwrite && this.rules.allows(dst, 'overwrite'));
+    return this.strict().rename(src, dst, overwrite && k.allows(dst, 'overwrite'));
   }
 
-  async link(existing: string, newPath: string): Promise<void> {
-    const [src, dst] = await this.#entries(existing, newPath);
-    this.#need('upload', posix.dirname(dst));
-    // Both names stay: through either one the file must allow no more than through the other (a
-    // link from /free into a drop box would let the client go on changing what it "uploaded").
-    this.#noGain(src, dst, 'a hard link');
-    this.#noGain(dst, src, 'a hard link');
-    return this.strict.link(src, dst);
+  link(existing: string, newPath: string): Promise<void> {
+    const k = this.#check();
+    if (!k) return this.resolver.link(existing, newPath);
+    return this.#entries(existing, newPath).then(([src, dst]) => {
+      k.need('upload', posix.dirname(dst));
+      // Both names stay: through either one the file must allow no more than through the other (a
+      // link from /free into a drop box would let the client go on changing what it "uploaded").
+      k.noGain(src, dst, 'a hard link');
+      k.noGain(dst, src, 'a hard link');
+      return this.strict().link(src, dst);
+    });
   }
 
-  async symlink(target: string, linkPath: string): Promise<void> {
-    const link = await this.#entry(linkPath);
-    this.#need('symlink', posix.dirname(link));
-    return this.strict.symlink(target, link);
+  symlink(target: string, linkPath: string): Promise<void> {
+    const k = this.#check();
+    if (!k) return this.resolver.symlink(target, linkPath);
+    return this.#entry(linkPath).then((link) => {
+      k.need('symlink', posix.dirname(link));
+      return this.strict().symlink(target, link);
+    });
   }
 }

@@ -15,6 +15,7 @@ import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, sy
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../../src/testing.js';
 import { connect, OPEN, STATUS, SftpError, type SftpClient } from '../helpers/sftp-client.js';
+import { FolderRules } from '../../src/folders/rules.js';
 
 const REPORT = 'REPORT for the partner\n';
 const SECRET = 'PRIVATE never to be read\n';
@@ -316,3 +317,28 @@ describe('per-folder rules under a symlink swapped in while requests run', () =>
     expect(guarded()).toBe(BEFORE);
   });
 });
+
+describe('per-folder rules and reload', () => {
+  it('a reload that gives a connected user rules applies to the running session at once, and one that lifts them too', async () => {
+    const t = await startTestServer({ files: { 'outbox/r.csv': 'r' } });
+    const tc = await connect(t);
+    try {
+      await tc.writeFile('/outbox/r.csv', 'changed while free');
+      const withRules = (folders: Record<string, ('list' | 'download')[]> | undefined) =>
+        t.server.reload({ ...t.server.config, users: t.server.config.users.map(({ folders: _old, ...u }) => ({ ...u, ...validatedFolders(folders) })) });
+      await withRules({ '/outbox': ['list', 'download'] });
+      await refused(tc.writeFile('/outbox/r.csv', 'after the reload'));
+      expect(String(await tc.readFile('/outbox/r.csv'))).toBe('changed while free');
+      await withRules(undefined);
+      await tc.writeFile('/outbox/r.csv', 'rules lifted');
+    } finally {
+      await tc.end();
+      await t.close();
+    }
+  });
+});
+
+/** FolderRules as the config loader makes them (the reload takes a validated config). */
+function validatedFolders(folders: Record<string, ('list' | 'download')[]> | undefined): { folders?: FolderRules } {
+  return folders ? { folders: new FolderRules(folders) } : {};
+}
