@@ -175,3 +175,21 @@ describe('quotas', () => {
     await readFile(join(root, 'from-free'));
   });
 });
+
+describe('quotas with per-folder rules', () => {
+  it('copy-data (sftp cp) works through both layers, counts the copy, and the rules still refuse what they refuse', async () => {
+    const { s } = await serve({
+      quota: { bytes: 10_000 },
+      folders: { '/inbox': ['list', 'upload'], '/outbox': ['list', 'download'] },
+      files: { 'outbox/report.csv': 'x'.repeat(3000), 'inbox/': null },
+    });
+    const cp = await sftpBatch(s, ['cp /outbox/report.csv /inbox/copy.csv']);
+    expect(cp.code, cp.stderr).toBe(0);
+    expect(String(await s.readFile('/inbox/copy.csv'))).toBe('x'.repeat(3000));
+    const refused = await sftpBatch(s, ['cp /inbox/copy.csv /outbox/again.csv']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/Permission denied/);
+    // 3,000 bytes in /outbox and the 3,000-byte copy; the refused copy added nothing.
+    expect((await usage(s)).bytes).toBe(6_000);
+  });
+});
