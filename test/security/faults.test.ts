@@ -133,12 +133,14 @@ describe('faults: a precise status, a log record, no leaked descriptor, nothing 
     mkdirSync(join(dir, 'root'));
     await writeFile(join(dir, 'root', 'f.txt'), 'f');
     await writeFile(join(dir, 'c.json'), JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, keysDir: 'keys', users: [{ username: 'e', password: 'x', root: 'root' }], limits: { maxHandlesPerSession: 10000 } }));
-    const d = await startDaemon(['--config', 'c.json'], dir, 15000, ['prlimit', '--nofile=120:120', '--']);
+    // Room for start-up: Node's ESM loader opens a module graph's files concurrently (zod's ~50
+    // locales among them), and 120 descriptors were sometimes not enough before the daemon listened.
+    const d = await startDaemon(['--config', 'c.json'], dir, 15000, ['prlimit', '--nofile=256:256', '--']);
     cleanup.push(async () => void (await d.stop('SIGKILL')));
     const c = await connect({ host: '127.0.0.1', port: d.port, username: 'e', password: 'x', hostVerifier: () => true });
     const handles: Buffer[] = [];
     let failure: unknown;
-    for (let i = 0; i < 200 && !failure; i++) {
+    for (let i = 0; i < 600 && !failure; i++) {
       try {
         handles.push(await c.open('/f.txt', 1));
       } catch (e) {
