@@ -57,6 +57,10 @@ export function writesFile(f: OpenFlags): boolean {
   return f.write || f.append || f.creat || f.trunc;
 }
 
+const S_IFMT = 0o170000;
+export const isDirectory = (s: Pick<FileStat, 'mode'>): boolean => (s.mode & S_IFMT) === 0o040000;
+export const isRegular = (s: Pick<FileStat, 'mode'>): boolean => (s.mode & S_IFMT) === 0o100000;
+
 export interface DirEntry {
   name: string;
   /** null when the entry vanished between listing and stat. */

@@ -9,11 +9,11 @@
  * removed), so their bytes count while they upload and the replaced file's go at the rename.
  */
 import type { DirReader, FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../fs/file-system.js';
-import { writesFile } from '../fs/file-system.js';
+import { isDirectory, isRegular, writesFile } from '../fs/file-system.js';
 import type { Ledger } from './ledger.js';
 import { QuotaFile } from './quota-file.js';
 import { quotaVfs } from './vfs.js';
-import { NOT_A_FILE, isDirectory, isRegular, keyOf, regular, sameInode, stateOf, type QuotaLimits } from './usage.js';
+import { NOT_A_FILE, keyOf, regular, sameInode, stateOf, type QuotaLimits } from './usage.js';
 
 /** The stat, or null when nothing is there. */
 async function orNull(p: Promise<FileStat>): Promise<FileStat | null> {

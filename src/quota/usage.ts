@@ -4,7 +4,7 @@
  * files, directories, symlinks, others), each once while it has a name. The counter sits behind
  * UsageCounter (add/get) so a store shared by several instances can replace the in-process one.
  */
-import type { FileStat } from '../fs/file-system.js';
+import { isRegular, type FileStat } from '../fs/file-system.js';
 
 export interface Usage {
   readonly bytes: number;
@@ -40,10 +40,6 @@ export class LocalCounter implements UsageCounter {
 
 /** What one inode adds to a usage; null: it has no name any more (or never had). */
 export type InodeState = Usage | null;
-
-const S_IFMT = 0o170000;
-export const isDirectory = (s: FileStat): boolean => (s.mode & S_IFMT) === 0o040000;
-export const isRegular = (s: FileStat): boolean => (s.mode & S_IFMT) === 0o100000;
 
 export function stateOf(s: FileStat): Usage {
   return { bytes: isRegular(s) ? s.size : 0, files: 1 };

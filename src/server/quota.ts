@@ -12,7 +12,8 @@ import type { FileSystem } from '../fs/file-system.js';
 import { Jail } from '../jail/jail.js';
 import { Ledger } from '../quota/ledger.js';
 import { QuotaFileSystem } from '../quota/quota-fs.js';
-import { walk } from '../quota/scan.js';
+import { walk } from '../fs/walk.js';
+import { isRegular } from '../fs/file-system.js';
 import { SharedCounter, type UsageStore } from '../shared/shared-counter.js';
 
 /** A FileSystem the walk reads a root through, closed when it ends. */
@@ -146,7 +147,8 @@ export class QuotaRegistry {
     try {
       const fs = (this.#opts.open ?? ((r: string) => new Jail(r)))(root);
       try {
-        await walk(fs, (st) => ledger.walked(st), { skip: this.#opts.skip, stop: () => this.#closed });
+        const skip = this.#opts.skip;
+        await walk(fs, ({ name, stat }) => (skip?.(name) && isRegular(stat) ? undefined : ledger.walked(stat)), { stop: () => this.#closed });
       } finally {
         await fs.close().catch(() => undefined);
       }

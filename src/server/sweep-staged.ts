@@ -8,11 +8,9 @@
 import type { Audit } from '../audit/events.js';
 import type { UserRecord } from '../config/load.js';
 import { Jail } from '../jail/jail.js';
+import { isRegular } from '../fs/file-system.js';
+import { walk } from '../fs/walk.js';
 import { HOST_TAG, parseStagingName, startTag } from '../sftp/staged-upload.js';
-
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
 
 /** Whether `name` is a staging file this host left in an earlier run whose process is gone. */
 export function isLeftover(name: string, current = startTag(), alive: (pid: number) => boolean = processAlive): boolean {
@@ -36,24 +34,9 @@ export async function sweepRoot(root: string): Promise<number> {
   const jail = new Jail(root);
   let removed = 0;
   try {
-    const dirs = ['/'];
-    for (let dir = dirs.pop(); dir !== undefined; dir = dirs.pop()) {
-      const reader = await jail.opendir(dir).catch(() => undefined);
-      if (!reader) continue;
-      try {
-        for (let batch = await reader.next(256); batch.length > 0; batch = await reader.next(256)) {
-          for (const e of batch) {
-            if (e.name === '.' || e.name === '..') continue;
-            const path = dir === '/' ? `/${e.name}` : `${dir}/${e.name}`;
-            const type = (e.stat?.mode ?? 0) & S_IFMT;
-            if (type === S_IFDIR) dirs.push(path);
-            else if (type === S_IFREG && isLeftover(e.name) && (await jail.remove(path).then(() => true, () => false))) removed++;
-          }
-        }
-      } finally {
-        await reader.close().catch(() => undefined);
-      }
-    }
+    await walk(jail, async ({ path, name, stat }) => {
+      if (isRegular(stat) && isLeftover(name) && (await jail.remove(path).then(() => true, () => false))) removed++;
+    });
   } finally {
     await jail.close();
   }

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { posix } from 'node:path';
-import type { FileStat, FileSystem, OpenFlags } from '../fs/file-system.js';
+import { isRegular, type FileStat, type FileSystem, type OpenFlags } from '../fs/file-system.js';
 import { SftpStatusError } from '../errors.js';
 
 import { STAGING_PREFIX } from '../fs/staging-name.js';
@@ -56,7 +56,7 @@ export function stagesUpload(flags: OpenFlags, existing: FileStat | null): boole
   if (!flags.write || flags.append) return false;
   if (existing === null) return flags.creat;
   // A regular file being replaced; EXCL on an existing name fails the ordinary way.
-  return flags.trunc && !flags.excl && (existing.mode & 0o170000) === 0o100000;
+  return flags.trunc && !flags.excl && isRegular(existing);
 }
 
 /** The lstat of `path`, or null when nothing is there. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Jail } from '../../../src/jail/jail.js';
 import { Ledger } from '../../../src/quota/ledger.js';
 import { QuotaFileSystem } from '../../../src/quota/quota-fs.js';
-import { walk } from '../../../src/quota/scan.js';
+import { walk } from '../../../src/fs/walk.js';
 import { QuotaExceeded } from '../../../src/errors.js';
 import type { DirReader, FileSystem, OpenFile, OpenFlags } from '../../../src/fs/file-system.js';
 import type { QuotaLimits } from '../../../src/quota/usage.js';
@@ -192,7 +192,7 @@ describe('quota accounting through the FileSystem', () => {
       },
     });
     ledger.beginScan();
-    const walking = walk(gated, (st) => ledger.walked(st), { batch: 2 });
+    const walking = walk(gated, ({ stat }) => ledger.walked(stat), { batch: 2 });
     while (pauses < 4) await new Promise((r) => setImmediate(r));
     await put(fs, '/late/new', 'n'.repeat(50));
     await put(fs, '/early/1', 'rewritten');
