@@ -39,10 +39,6 @@ export class Ledger {
     return this.#overlay ? this.#overlay.usage : this.#counter.get();
   }
 
-  get scanning(): boolean {
-    return this.#overlay !== undefined;
-  }
-
   beginScan(): void {
     this.#overlay ??= new ScanOverlay();
   }

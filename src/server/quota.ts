@@ -6,6 +6,7 @@
  * sessions too. Users without a quota on a root without one get their FileSystem untouched.
  */
 import type { AuditEmitter } from '../audit/events.js';
+import type { QuotaGauges } from '../admin/metrics.js';
 import type { ServerConfig, UserRecord } from '../config/load.js';
 import type { QuotaSetting } from '../config/quota.js';
 import type { FileSystem } from '../fs/file-system.js';
@@ -31,15 +32,6 @@ export interface QuotaRegistryOptions {
 
 /** A walk claimed in the shared store that never reports (its instance died) is claimable again after this. */
 const SCAN_CLAIM_MS = 60 * 60 * 1000;
-
-/** One user's usage and limits, for /metrics. */
-export interface QuotaGauge {
-  readonly user: string;
-  readonly bytes: number;
-  readonly files: number;
-  readonly limitBytes?: number | undefined;
-  readonly limitFiles?: number | undefined;
-}
 
 export class QuotaRegistry {
   readonly #ledgers = new Map<string, Ledger>();
@@ -73,7 +65,7 @@ export class QuotaRegistry {
   }
 
   /** Users with a quota, their root's usage and their limits. */
-  gauges(): QuotaGauge[] {
+  gauges(): QuotaGauges[] {
     return this.#users.flatMap((u) => {
       const limits = this.#limits.get(u.username);
       const ledger = this.#ledgers.get(u.root);

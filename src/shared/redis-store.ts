@@ -102,10 +102,6 @@ export class RedisStore {
     if (!connected) this.#unreachable();
   }
 
-  get reachable(): boolean {
-    return this.#reachable;
-  }
-
   #key(...parts: string[]): string {
     return this.#prefix + parts.map(encodeURIComponent).join(':');
   }
