@@ -17,7 +17,8 @@
  * need none (names can be probed, as in a directory with --x).
  */
 import { posix } from 'node:path';
-import type { DirReader, FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../fs/file-system.js';
+import type { DirReader, FileSystem, OpenFile, OpenFlags, SetAttrs } from '../fs/file-system.js';
+import { ForwardingFileSystem } from '../fs/forwarding.js';
 import { RuledFile } from './ruled-file.js';
 import { writesFile } from '../fs/file-system.js';
 import { SftpStatusError } from '../errors.js';
@@ -61,39 +62,53 @@ class Check {
   }
 }
 
-export class RuledFileSystem implements FileSystem {
+export class RuledFileSystem extends ForwardingFileSystem {
   /**
-   * `resolver` follows symlinks (a plain jail on the root); `strict()` is a jail on the same root
-   * that refuses them (new Jail(root, { noSymlinks: true })), opened when first needed; `rules()`
-   * the user's rules now (undefined: none).
+   * `resolver` follows symlinks (a plain jail on the root; what a user without rules gets, and what
+   * stat, readlink, realpath and statvfs use); `strict()` is a jail on the same root that refuses
+   * them (new Jail(root, { noSymlinks: true })), opened when first needed; `rules()` the user's
+   * rules now (undefined: none).
    */
   constructor(
-    readonly resolver: FileSystem,
+    resolver: FileSystem,
     readonly strict: () => FileSystem,
     readonly rules: () => FolderRules | undefined,
-  ) {}
+  ) {
+    super(resolver);
+  }
 
-  #check(): Check | undefined {
+  /** Without rules now, the plain call; with them, `ruled`. */
+  #either<T>(plain: () => Promise<T>, ruled: (k: Check) => Promise<T>): Promise<T> {
     const r = this.rules();
-    return r && new Check(r);
+    return r ? ruled(new Check(r)) : plain();
   }
 
   /** The resolved path of what `path` names, its last component followed. */
   #resolved(path: string): Promise<string> {
-    return this.resolver.realpath(path);
+    return this.inner.realpath(path);
   }
 
   /** The resolved path of the name `path` itself: its folder resolved, the last component kept. */
   async #entry(path: string): Promise<string> {
     if (path === '/') return '/';
-    return posix.join(await this.resolver.realpath(posix.dirname(path)), posix.basename(path));
+    return posix.join(await this.inner.realpath(posix.dirname(path)), posix.basename(path));
   }
 
   /** Two names' #entry; one resolve when they share a folder (an atomic upload's publish). */
   async #entries(a: string, b: string): Promise<[string, string]> {
     if (a === '/' || b === '/' || posix.dirname(a) !== posix.dirname(b)) return [await this.#entry(a), await this.#entry(b)];
-    const dir = await this.resolver.realpath(posix.dirname(a));
+    const dir = await this.inner.realpath(posix.dirname(a));
     return [posix.join(dir, posix.basename(a)), posix.join(dir, posix.basename(b))];
+  }
+
+  /** A call on the name `path` (not followed) that needs `p` in the folder that holds it. */
+  #named(path: string, p: Permission, plain: () => Promise<void>, act: (target: string) => Promise<void>): Promise<void> {
+    return this.#either(plain, async (k) => {
+      const target = await this.#entry(path);
+      // A discarded atomic upload: the server's own hidden file, allowed when it was created.
+      if (!(p === 'delete' && isStaging(path))) k.need(p, posix.dirname(target));
+      return act(target);
+    });
   }
 
   async #exists(path: string): Promise<boolean> {
@@ -108,12 +123,17 @@ export class RuledFileSystem implements FileSystem {
 
   /** A handle whose FSETSTAT is checked against the rules of the moment, as SETSTAT would be. */
   #file(file: OpenFile, target: string, writable: boolean): OpenFile {
-    return new RuledFile(file, (attrs) => this.#check()?.attrs(target, attrs, writable));
+    return new RuledFile(file, (attrs) => {
+      const r = this.rules();
+      if (r) new Check(r).attrs(target, attrs, writable);
+    });
   }
 
-  open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
-    const k = this.#check();
-    return k ? this.#open(k, path, flags, mode, stagingPath) : this.resolver.open(path, flags, mode, stagingPath);
+  override open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
+    return this.#either(
+      () => this.inner.open(path, flags, mode, stagingPath),
+      (k) => this.#open(k, path, flags, mode, stagingPath),
+    );
   }
 
   async #open(k: Check, path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
@@ -138,80 +158,60 @@ export class RuledFileSystem implements FileSystem {
     return this.#file(await this.strict().open(target, f, mode, staging), target, true);
   }
 
-  opendir(path: string): Promise<DirReader> {
-    const k = this.#check();
-    if (!k) return this.resolver.opendir(path);
-    return this.#resolved(path).then((dir) => {
-      k.need('list', dir);
-      return this.strict().opendir(dir);
-    });
+  override opendir(path: string): Promise<DirReader> {
+    return this.#either(
+      () => this.inner.opendir(path),
+      async (k) => {
+        const dir = await this.#resolved(path);
+        k.need('list', dir);
+        return this.strict().opendir(dir);
+      },
+    );
   }
 
-  stat(path: string): Promise<FileStat> {
-    return this.resolver.stat(path);
-  }
-  lstat(path: string): Promise<FileStat> {
-    return this.resolver.lstat(path);
-  }
-  readlink(path: string): Promise<string> {
-    return this.resolver.readlink(path);
-  }
-  realpath(path: string): Promise<string> {
-    return this.resolver.realpath(path);
-  }
-  statvfs(path: string): Promise<VfsStat> {
-    return this.resolver.statvfs(path);
+  override setstat(path: string, attrs: SetAttrs): Promise<void> {
+    return this.#either(
+      () => this.inner.setstat(path, attrs),
+      async (k) => {
+        const target = await this.#resolved(path);
+        k.attrs(target, attrs);
+        return this.strict().setstat(target, attrs);
+      },
+    );
   }
 
-  setstat(path: string, attrs: SetAttrs): Promise<void> {
-    const k = this.#check();
-    if (!k) return this.resolver.setstat(path, attrs);
-    return this.#resolved(path).then((target) => {
-      k.attrs(target, attrs);
-      return this.strict().setstat(target, attrs);
-    });
+  override lsetstat(path: string, attrs: SetAttrs): Promise<void> {
+    return this.#either(
+      () => this.inner.lsetstat(path, attrs),
+      async (k) => {
+        const target = await this.#entry(path);
+        k.attrs(target, attrs);
+        return this.strict().lsetstat(target, attrs);
+      },
+    );
   }
 
-  lsetstat(path: string, attrs: SetAttrs): Promise<void> {
-    const k = this.#check();
-    if (!k) return this.resolver.lsetstat(path, attrs);
-    return this.#entry(path).then((target) => {
-      k.attrs(target, attrs);
-      return this.strict().lsetstat(target, attrs);
-    });
+  override mkdir(path: string, mode: number): Promise<void> {
+    return this.#named(path, 'mkdir', () => this.inner.mkdir(path, mode), (t) => this.strict().mkdir(t, mode));
   }
 
-  mkdir(path: string, mode: number): Promise<void> {
-    const k = this.#check();
-    if (!k) return this.resolver.mkdir(path, mode);
-    return this.#entry(path).then((target) => {
-      k.need('mkdir', posix.dirname(target));
-      return this.strict().mkdir(target, mode);
-    });
+  override rmdir(path: string): Promise<void> {
+    return this.#named(path, 'delete', () => this.inner.rmdir(path), (t) => this.strict().rmdir(t));
   }
 
-  rmdir(path: string): Promise<void> {
-    const k = this.#check();
-    if (!k) return this.resolver.rmdir(path);
-    return this.#entry(path).then((target) => {
-      k.need('delete', posix.dirname(target));
-      return this.strict().rmdir(target);
-    });
+  override remove(path: string): Promise<void> {
+    return this.#named(path, 'delete', () => this.inner.remove(path), (t) => this.strict().remove(t));
   }
 
-  remove(path: string): Promise<void> {
-    const k = this.#check();
-    if (!k) return this.resolver.remove(path);
-    return this.#entry(path).then((target) => {
-      // A discarded atomic upload: the server's own hidden file, allowed when it was created.
-      if (!isStaging(path)) k.need('delete', posix.dirname(target));
-      return this.strict().remove(target);
-    });
+  override symlink(target: string, linkPath: string): Promise<void> {
+    return this.#named(linkPath, 'symlink', () => this.inner.symlink(target, linkPath), (t) => this.strict().symlink(target, t));
   }
 
-  rename(from: string, to: string, overwrite: boolean): Promise<void> {
-    const k = this.#check();
-    return k ? this.#rename(k, from, to, overwrite) : this.resolver.rename(from, to, overwrite);
+  override rename(from: string, to: string, overwrite: boolean): Promise<void> {
+    return this.#either(
+      () => this.inner.rename(from, to, overwrite),
+      (k) => this.#rename(k, from, to, overwrite),
+    );
   }
 
   async #rename(k: Check, from: string, to: string, overwrite: boolean): Promise<void> {
@@ -230,25 +230,18 @@ export class RuledFileSystem implements FileSystem {
     return this.strict().rename(src, dst, overwrite && k.allows(dst, 'overwrite'));
   }
 
-  link(existing: string, newPath: string): Promise<void> {
-    const k = this.#check();
-    if (!k) return this.resolver.link(existing, newPath);
-    return this.#entries(existing, newPath).then(([src, dst]) => {
-      k.need('upload', posix.dirname(dst));
-      // Both names stay: through either one the file must allow no more than through the other (a
-      // link from /free into a drop box would let the client go on changing what it "uploaded").
-      k.noGain(src, dst, 'a hard link');
-      k.noGain(dst, src, 'a hard link');
-      return this.strict().link(src, dst);
-    });
-  }
-
-  symlink(target: string, linkPath: string): Promise<void> {
-    const k = this.#check();
-    if (!k) return this.resolver.symlink(target, linkPath);
-    return this.#entry(linkPath).then((link) => {
-      k.need('symlink', posix.dirname(link));
-      return this.strict().symlink(target, link);
-    });
+  override link(existing: string, newPath: string): Promise<void> {
+    return this.#either(
+      () => this.inner.link(existing, newPath),
+      async (k) => {
+        const [src, dst] = await this.#entries(existing, newPath);
+        k.need('upload', posix.dirname(dst));
+        // Both names stay: through either one the file must allow no more than through the other (a
+        // link from /free into a drop box would let the client go on changing what it "uploaded").
+        k.noGain(src, dst, 'a hard link');
+        k.noGain(dst, src, 'a hard link');
+        return this.strict().link(src, dst);
+      },
+    );
   }
 }

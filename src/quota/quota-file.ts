@@ -4,33 +4,27 @@
  * one that fails or copies less than asked has its size re-read (fstat) once nothing else extends
  * the file, so a failure partway leaves the count exact. Writes that do not extend cost one compare.
  */
-import type { FileStat, OpenFile, SetAttrs, VfsStat } from '../fs/file-system.js';
+import type { OpenFile, SetAttrs, VfsStat } from '../fs/file-system.js';
+import { ForwardingFile } from '../fs/forwarding.js';
 import type { Ledger, OpenInode } from './ledger.js';
 import { quotaVfs } from './vfs.js';
 import { regular, type QuotaLimits } from './usage.js';
 
-export class QuotaFile implements OpenFile {
+export class QuotaFile extends ForwardingFile {
   #closed = false;
 
   constructor(
-    readonly inner: OpenFile,
+    inner: OpenFile,
     readonly ledger: Ledger,
     readonly limits: () => QuotaLimits | undefined,
     /** The inode's entry when open for writing (shared by its handles); undefined for reading. */
     readonly entry: OpenInode | undefined,
     readonly key: string | undefined,
-  ) {}
+  ) {
+    super(inner);
+  }
 
-  get stat(): FileStat {
-    return this.inner.stat;
-  }
-  get head(): Buffer | undefined {
-    return this.inner.head;
-  }
-  read(position: number, into: Buffer): Promise<number> {
-    return this.inner.read(position, into);
-  }
-  write(position: number, data: Buffer): Promise<void> {
+  override write(position: number, data: Buffer): Promise<void> {
     return this.#write(position, data, false);
   }
 
@@ -42,10 +36,7 @@ export class QuotaFile implements OpenFile {
     if (sync) return sync.then(() => this.#write(position, data, true));
     return this.#extending(e, end, async () => (await this.inner.write(position, data), true));
   }
-  fstat(): Promise<FileStat> {
-    return this.inner.fstat();
-  }
-  async fsetstat(attrs: SetAttrs): Promise<void> {
+  override async fsetstat(attrs: SetAttrs): Promise<void> {
     if (attrs.size === undefined) return this.inner.fsetstat(attrs);
     const e = this.entry;
     const before = e ? e.size : (await this.inner.fstat()).size;
@@ -63,14 +54,11 @@ export class QuotaFile implements OpenFile {
       if (e.growing > 0) e.stale = true;
     }
   }
-  fsync(): Promise<void> {
-    return this.inner.fsync();
-  }
-  async fstatvfs(): Promise<VfsStat> {
+  override async fstatvfs(): Promise<VfsStat> {
     return quotaVfs(await this.inner.fstatvfs(), this.ledger.usage(), this.limits());
   }
-  async copyTo(target: OpenFile, readOffset: number, length: number, writeOffset: number): Promise<number> {
-    if (!(target instanceof QuotaFile)) return this.inner.copyTo(target, readOffset, length, writeOffset);
+  override async copyTo(target: OpenFile, readOffset: number, length: number, writeOffset: number): Promise<number> {
+    if (!(target instanceof QuotaFile)) return super.copyTo(target, readOffset, length, writeOffset);
     const e = target.entry;
     const len = length > 0 ? length : Math.max(0, (await this.inner.fstat()).size - readOffset);
     const copy = () => this.inner.copyTo(target.inner, readOffset, len, writeOffset);
@@ -82,7 +70,7 @@ export class QuotaFile implements OpenFile {
     });
     return copied;
   }
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     const e = this.entry;
     if (e && !this.#closed) {
       this.#closed = true;

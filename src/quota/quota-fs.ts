@@ -8,7 +8,8 @@
  * Atomic uploads are these same calls (a staging file opened, renamed over the final name, or
  * removed), so their bytes count while they upload and the replaced file's go at the rename.
  */
-import type { DirReader, FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../fs/file-system.js';
+import type { FileStat, FileSystem, OpenFile, OpenFlags, SetAttrs, VfsStat } from '../fs/file-system.js';
+import { ForwardingFileSystem } from '../fs/forwarding.js';
 import { isDirectory, isRegular, writesFile } from '../fs/file-system.js';
 import type { Ledger } from './ledger.js';
 import { QuotaFile } from './quota-file.js';
@@ -24,15 +25,17 @@ async function orNull(p: Promise<FileStat>): Promise<FileStat | null> {
   });
 }
 
-export class QuotaFileSystem implements FileSystem {
+export class QuotaFileSystem extends ForwardingFileSystem {
   constructor(
-    readonly inner: FileSystem,
+    inner: FileSystem,
     readonly ledger: Ledger,
     /** Read at every check: a reload's new limits apply to running sessions. */
     readonly limits: () => QuotaLimits | undefined,
-  ) {}
+  ) {
+    super(inner);
+  }
 
-  async open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
+  override async open(path: string, flags: OpenFlags, mode: number, stagingPath?: string): Promise<OpenFile> {
     if (!writesFile(flags)) return new QuotaFile(await this.inner.open(path, flags, mode), this.ledger, this.limits, undefined, undefined);
     if (stagingPath !== undefined) return this.#openStaged(path, flags, mode, stagingPath);
     if (!flags.creat && !flags.trunc) return this.#track(await this.inner.open(path, flags, mode), false);
@@ -122,42 +125,33 @@ export class QuotaFileSystem implements FileSystem {
     });
   }
 
-  opendir(path: string): Promise<DirReader> {
-    return this.inner.opendir(path);
-  }
-  stat(path: string): Promise<FileStat> {
-    return this.inner.stat(path);
-  }
-  lstat(path: string): Promise<FileStat> {
-    return this.inner.lstat(path);
-  }
-  setstat(path: string, attrs: SetAttrs): Promise<void> {
+  override setstat(path: string, attrs: SetAttrs): Promise<void> {
     return attrs.size === undefined ? this.inner.setstat(path, attrs) : this.#resize(path, attrs, attrs.size, true);
   }
-  lsetstat(path: string, attrs: SetAttrs): Promise<void> {
+  override lsetstat(path: string, attrs: SetAttrs): Promise<void> {
     return attrs.size === undefined ? this.inner.lsetstat(path, attrs) : this.#resize(path, attrs, attrs.size, false);
   }
-  mkdir(path: string, mode: number): Promise<void> {
+  override mkdir(path: string, mode: number): Promise<void> {
     return this.#created(path, () => this.inner.mkdir(path, mode));
   }
-  symlink(target: string, linkPath: string): Promise<void> {
+  override symlink(target: string, linkPath: string): Promise<void> {
     return this.#created(linkPath, () => this.inner.symlink(target, linkPath));
   }
-  rmdir(path: string): Promise<void> {
+  override rmdir(path: string): Promise<void> {
+    return this.#removed(path, () => this.inner.rmdir(path));
+  }
+  override remove(path: string): Promise<void> {
+    return this.#removed(path, () => this.inner.remove(path));
+  }
+  /** A name removed by `op`: what was there (lstat first) stops counting if it was the last name. */
+  #removed(path: string, op: () => Promise<void>): Promise<void> {
     return this.ledger.exclusive(async () => {
       const pre = await orNull(this.inner.lstat(path));
-      await this.inner.rmdir(path);
+      await op();
       if (pre) this.#unlinked(pre);
     });
   }
-  remove(path: string): Promise<void> {
-    return this.ledger.exclusive(async () => {
-      const pre = await orNull(this.inner.lstat(path));
-      await this.inner.remove(path);
-      if (pre) this.#unlinked(pre);
-    });
-  }
-  rename(from: string, to: string, overwrite: boolean): Promise<void> {
+  override rename(from: string, to: string, overwrite: boolean): Promise<void> {
     // Without overwrite an existing target fails the rename: nothing is replaced, nothing changes.
     if (!overwrite) return this.inner.rename(from, to, false);
     return this.ledger.exclusive(async () => {
@@ -167,17 +161,11 @@ export class QuotaFileSystem implements FileSystem {
       if (dst && !(src && sameInode(src, dst))) this.#unlinked(dst);
     });
   }
-  link(existing: string, newPath: string): Promise<void> {
+  override link(existing: string, newPath: string): Promise<void> {
     // No new bytes, no new file; in turn with removes, which read the link count.
     return this.ledger.exclusive(() => this.inner.link(existing, newPath));
   }
-  readlink(path: string): Promise<string> {
-    return this.inner.readlink(path);
-  }
-  realpath(path: string): Promise<string> {
-    return this.inner.realpath(path);
-  }
-  async statvfs(path: string): Promise<VfsStat> {
+  override async statvfs(path: string): Promise<VfsStat> {
     return quotaVfs(await this.inner.statvfs(path), this.ledger.usage(), this.limits());
   }
 }
