@@ -137,6 +137,9 @@ export const logSchema = z.strictObject({
   hostPaths: z.boolean().default(false),
 });
 
+/** maxSessionsPerUser's default: no cap (a shared store then takes no leases). */
+export const UNLIMITED_SESSIONS = 0x7fffffff;
+
 export const limitsSchema = z.strictObject({
   loginGraceSeconds: z.number().positive().default(30),
   maxAuthTries: z.number().int().positive().default(6),
@@ -147,7 +150,7 @@ export const limitsSchema = z.strictObject({
   maxConnections: z.number().int().positive().default(1000),
   maxConnectionsPerSource: z.number().int().positive().default(20),
   idleTimeoutSeconds: z.number().min(0).default(0),
-  maxSessionsPerUser: z.number().int().positive().default(0x7fffffff),
+  maxSessionsPerUser: z.number().int().positive().default(UNLIMITED_SESSIONS),
   maxSessionsPerConnection: z.number().int().positive().default(10),
   maxHandlesPerSession: z.number().int().positive().max(100000).default(512),
   // Larger budgets made 20 concurrent OpenSSH downloads slower, not faster (bench/README.md, Run D).

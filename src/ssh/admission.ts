@@ -7,6 +7,7 @@ import type { BlockList, Socket } from 'node:net';
 import type { AuditEmitter } from '../audit/events.js';
 import type { RefusalReason } from '../audit/codes.js';
 import type { ServerConfig, UserRecord } from '../config/load.js';
+import { UNLIMITED_SESSIONS } from '../config/schema.js';
 import { addressInList, parseCidrList } from '../parse/cidr.js';
 import { Defence, type DefenceOptions } from './defence.js';
 import { Tally } from './tally.js';
@@ -137,13 +138,17 @@ export class Admission {
   /**
    * After admitSession: with a shared store, the session also needs a lease among all instances
    * (only when the user's sessions are capped). An unreachable store leaves the decision to this
-   * daemon's own count (the store warns). A refusal here is undone by releaseSession.
+   * daemon's own count (the store warns). A refusal undoes admitSession's count itself.
    */
   async shareSession(user: UserRecord, session: string): Promise<SessionRefusal | null> {
     const max = this.#maxSessionsOf(user);
-    if (!this.#leases || max >= 0x7fffffff) return null;
+    if (!this.#leases || max >= UNLIMITED_SESSIONS) return null;
     try {
-      if (!(await this.#leases.acquireSession(user.username, session, max))) return 'too-many-sessions';
+      if (!(await this.#leases.acquireSession(user.username, session, max))) {
+        // Refused by the other instances: this daemon's count of it is undone here.
+        this.releaseSession(user);
+        return 'too-many-sessions';
+      }
       this.#leased.add(session);
     } catch {
       /* unreachable: counted here alone */

@@ -249,9 +249,8 @@ export class ClientConnection {
     let refusal = admission.admitSession(user);
     if (!refusal) {
       refusal = await admission.shareSession(user, this.sessionId);
-      // Refused by the other instances, or the client left while they were asked: undo the count.
-      if (refusal || this.#ended) admission.releaseSession(user, this.sessionId);
-      if (this.#ended) return;
+      // The client left while the other instances were asked: the session it got is given back.
+      if (this.#ended) return refusal ? undefined : admission.releaseSession(user, this.sessionId);
     }
     if (refusal) {
       audit.emit({ event: 'request.refused', remote: this.remote, sessionId: this.sessionId, user: user.username, what: 'login', why: refusal });
