@@ -19,7 +19,6 @@ import { checkFixtures, writeFixtures, type FixtureTree } from './testing/fixtur
 import { temporaryRoot } from './testing/roots.js';
 import { FaultInjector, type FaultOptions, type FaultOp, type Faults } from './testing/faults.js';
 import type { StatusName } from './errors.js';
-import type { Permission } from './folders/rules.js';
 import type { Clock } from './sftp/token-bucket.js';
 
 export type { FixtureTree, FixtureValue } from './testing/fixtures.js';
@@ -27,6 +26,12 @@ export type { Permission } from './folders/rules.js';
 export type { AuditRecordOf, WaitForOptions } from './audit/memory-sink.js';
 export { DEFAULT_WAIT_FOR_TIMEOUT_MS };
 export type { Clock } from './sftp/token-bucket.js';
+
+/** A user as a config file holds one: the options below that mean the same take its types. */
+type ConfigUser = NonNullable<ConfigInput['users']>[number];
+
+/** Options passed to the config as they are, when given. */
+const AS_IN_CONFIG = ['readOnly', 'atomicUploads', 'bandwidth', 'quota', 'disabled', 'folders', 'expiresAt', 'umask', 'startDirectory'] as const;
 
 export interface TestUserOptions {
   username?: string;
@@ -44,15 +49,15 @@ export interface TestUserOptions {
   /** New uploads staged under a hidden name until closed (default true, as in a config file). */
   atomicUploads?: boolean;
   /** Bytes per second over all this user's sessions, as in a config file (`{ uploadBytesPerSecond: '1MiB' }`). */
-  bandwidth?: { uploadBytesPerSecond?: number | string; downloadBytesPerSecond?: number | string };
+  bandwidth?: ConfigUser['bandwidth'];
   /** Per-folder permissions, as in a config file: { '/inbox': ['list', 'upload'], '/outbox': ['list', 'download'] }. */
-  folders?: Record<string, (Permission | '*')[]>;
+  folders?: ConfigUser['folders'];
   /** Bytes and files this user's root may hold, as in a config file (`{ bytes: 10_000_000, files: 100 }`). */
-  quota?: { bytes?: number; files?: number };
+  quota?: ConfigUser['quota'];
   /** Logins refused with auth.failure reason "account-disabled" (as in a config file). */
-  disabled?: boolean;
+  disabled?: ConfigUser['disabled'];
   /** Logins refused from then on: "2027-01-31" or a date-time with a zone (as in a config file). */
-  expiresAt?: string;
+  expiresAt?: ConfigUser['expiresAt'];
   startDirectory?: string;
   /** Extra authorized_keys lines for this user, besides the generated ed25519 key (`privateKey`). */
   authorizedKeys?: string[];
@@ -243,15 +248,7 @@ async function start(opts: TestServerOptions, cleanups: (() => Promise<void>)[])
           password: u.password,
           authorizedKeys: [u.publicKey, ...(o.authorizedKeys ?? [])],
           root: u.root,
-          ...(o.readOnly !== undefined ? { readOnly: o.readOnly } : {}),
-          ...(o.atomicUploads !== undefined ? { atomicUploads: o.atomicUploads } : {}),
-          ...(o.bandwidth !== undefined ? { bandwidth: o.bandwidth } : {}),
-          ...(o.quota !== undefined ? { quota: o.quota } : {}),
-          ...(o.disabled !== undefined ? { disabled: o.disabled } : {}),
-          ...(o.folders !== undefined ? { folders: o.folders } : {}),
-          ...(o.expiresAt !== undefined ? { expiresAt: o.expiresAt } : {}),
-          ...(o.umask !== undefined ? { umask: o.umask } : {}),
-          ...(o.startDirectory !== undefined ? { startDirectory: o.startDirectory } : {}),
+          ...Object.fromEntries(AS_IN_CONFIG.flatMap((k) => (o[k] !== undefined ? [[k, o[k]]] : []))),
         };
       }),
     },
