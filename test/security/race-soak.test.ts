@@ -147,6 +147,13 @@ function leaks(clients: SftpClient[], forbidden: string[]): number {
 }
 
 /** Runs `body` until the deadline; any rejection counts as a (legitimate) failure, not a crash. */
+/** One attacker round: d parked aside, the link moved into its place, then both moved back; returns the renames sent. */
+async function swapRound(c: SftpClient, d: string, parked: string, link: string): Promise<number> {
+  const moves: [string, string][] = [[d, parked], [link, d], [d, link], [parked, d]];
+  for (const [from, to] of moves) await c.rename(from, to).catch(() => undefined);
+  return moves.length;
+}
+
 async function loop(until: number, body: (i: number) => Promise<void>): Promise<number> {
   let i = 0;
   while (Date.now() < until) await body(i++).catch(() => undefined);
@@ -214,11 +221,7 @@ describe('race soak', () => {
       const attacker = (c: SftpClient, me: number) =>
         loop(until, async (i) => {
           const L = `/free/L${(i + me) % targets.length}`;
-          const step = (p: Promise<void>) => p.then(() => void renames++, () => void renames++);
-          await step(c.rename('/free/d', `/free/D${me}`));
-          await step(c.rename(L, '/free/d'));
-          await step(c.rename('/free/d', L));
-          await step(c.rename(`/free/D${me}`, '/free/d'));
+          renames += await swapRound(c, '/free/d', `/free/D${me}`, L);
         });
 
       const worker = (w: number) =>
@@ -314,11 +317,7 @@ describe('race soak', () => {
           const k = (i + me) % targets.length;
           const L = `/L${k}`;
           const D = `/D${me}`;
-          const step = (p: Promise<void>) => p.then(() => void renames++, () => void renames++);
-          await step(c.rename('/d', D));
-          await step(c.rename(L, '/d'));
-          await step(c.rename('/d', L));
-          await step(c.rename(D, '/d'));
+          renames += await swapRound(c, '/d', D, L);
           if (i % 16 === 0) await c.symlink(targets[k]!, L).then(() => void symlinks++, () => undefined);
         });
 
