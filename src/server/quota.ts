@@ -36,7 +36,6 @@ const SCAN_CLAIM_MS = 60 * 60 * 1000;
 export class QuotaRegistry {
   readonly #ledgers = new Map<string, Ledger>();
   readonly #scans = new Set<Promise<void>>();
-  readonly #counters: SharedCounter[] = [];
   readonly #opts: QuotaRegistryOptions;
   #users: readonly UserRecord[] = [];
   #limits = new Map<string, QuotaSetting>();
@@ -83,7 +82,6 @@ export class QuotaRegistry {
   async close(): Promise<void> {
     this.#closed = true;
     await this.scansDone();
-    for (const c of this.#counters) c.close();
   }
 
   #start(root: string): void {
@@ -111,15 +109,13 @@ export class QuotaRegistry {
     const counter = new SharedCounter(store, root);
     const ledger = new Ledger(counter);
     this.#ledgers.set(root, ledger);
-    this.#counters.push(counter);
     const decided = (async () => {
       const known = await store.usage(root);
-      if (known) counter.refresh();
+      if (known) await counter.sync();
       if (known?.counted) return this.#adopted(root, known, 'counted before');
       if (await store.claimScan(root, SCAN_CLAIM_MS)) return this.#walk(root, ledger, () => store.scanCounted(root));
       this.#adopted(root, known ?? { bytes: 0, files: 0 }, 'being walked by another instance');
     })().catch(() => {
-      counter.close();
       const local = new Ledger();
       this.#ledgers.set(root, local);
       this.#walk(root, local);
