@@ -170,23 +170,21 @@ export class RuledFileSystem extends ForwardingFileSystem {
   }
 
   override setstat(path: string, attrs: SetAttrs): Promise<void> {
-    return this.#either(
-      () => this.inner.setstat(path, attrs),
-      async (k) => {
-        const target = await this.#resolved(path);
-        k.attrs(target, attrs);
-        return this.strict().setstat(target, attrs);
-      },
-    );
+    return this.#setAttrs(path, attrs, true);
   }
 
   override lsetstat(path: string, attrs: SetAttrs): Promise<void> {
+    return this.#setAttrs(path, attrs, false);
+  }
+
+  /** SETSTAT (`follow`: the last component followed) or LSETSTAT, checked on the resolved path. */
+  #setAttrs(path: string, attrs: SetAttrs, follow: boolean): Promise<void> {
     return this.#either(
-      () => this.inner.lsetstat(path, attrs),
+      () => (follow ? this.inner.setstat(path, attrs) : this.inner.lsetstat(path, attrs)),
       async (k) => {
-        const target = await this.#entry(path);
+        const target = await (follow ? this.#resolved(path) : this.#entry(path));
         k.attrs(target, attrs);
-        return this.strict().lsetstat(target, attrs);
+        return follow ? this.strict().setstat(target, attrs) : this.strict().lsetstat(target, attrs);
       },
     );
   }
