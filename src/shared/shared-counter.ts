@@ -66,7 +66,9 @@ export class SharedCounter implements UsageCounter {
         this.#base = { bytes: u.bytes, files: u.files };
         this.#fetched = Date.now();
         this.#inflight = undefined;
-        return this.#flush();
+        // Changes made meanwhile go next, in a new batch (returning #sending itself would chain it to itself).
+        if (this.#pending.bytes !== 0 || this.#pending.files !== 0) return this.#flush();
+        return undefined;
       },
       () => {
         // Unreachable: kept, and sent again by the next change or read.
